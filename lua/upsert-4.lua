@@ -46,6 +46,7 @@ if old and old[SIG] == m[SIG] then
   m[NEXT], m[BUF], m[CURSOR], m[DONE] = old[NEXT], old[BUF], old[CURSOR], old[DONE]
 else
   m[NEXT], m[BUF], m[CURSOR], m[DONE] = 0, {}, 0, 0
+  redis.call('SREM', KEYS[4], name)
   if m[KIND] == EVERY then
     if m[ANCHOR] < 0 then
       m[ANCHOR] = now

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgpack
@@ -134,6 +134,22 @@ class Store:
             next_instant = self.get(entry.name).state.next_fire
         return int(next_instant) or None
 
+    def sync_static(self, entries: Iterable[Entry]) -> tuple[int, int]:
+        """Make the static entries of this cluster exactly ``entries``.
+
+        Each is upserted with ``static=True`` (run state kept); static entries that are no
+        longer listed are removed; dynamic entries are never touched. Returns (listed,
+        removed). Validate all entries before calling: nothing here is transactional.
+        """
+        wanted = {e.name: replace(e, static=True) for e in entries}
+        current = {s.entry.name for s in self.entries() if s.entry.static}
+        for entry in wanted.values():
+            self.upsert(entry)
+        stale = current - set(wanted)
+        for name in stale:
+            self.remove(name)
+        return len(wanted), len(stale)
+
     def remove(self, name: str, *, now: int | None = None) -> None:
         """Remove an entry; raises EntryNotFound when there is none."""
         shard = self._require_shard(name)
@@ -174,6 +190,16 @@ class Store:
                     yield StoredEntry(Entry.unpack(definition), RunState.unpack(metas[name]), s)
                 except (LuaschedError, KeyError) as exc:
                     log.warning("entry %r of shard %r cannot be read: %s", name, s, exc)
+
+    def heads(self, shards: list[str]) -> list[tuple[int | None, int | None]]:
+        """Each shard's earliest due score and earliest lease expiry (one pipelined read)."""
+        pipe = self.client.pipeline(transaction=False)
+        for shard in shards:
+            sk = self.keys.shard(shard)
+            pipe.zrange(sk.due, 0, 0, withscores=True)
+            pipe.zrange(sk.leases, 0, 0, withscores=True)
+        heads = [int(r[0][1]) if r else None for r in pipe.execute()]
+        return list(zip(heads[::2], heads[1::2]))
 
     def quarantined(self, shard: str) -> dict[str, str]:
         """Quarantined entries of a shard with the reason each was set aside."""
@@ -235,8 +261,9 @@ class Store:
         for name, definition, meta in zip(names, defs, metas):
             try:
                 entry, state = Entry.unpack(definition), RunState.unpack(meta)
-            except (LuaschedError, TypeError):
-                continue  # missing or corrupt: the claim quarantines it
+            except (LuaschedError, TypeError) as exc:
+                self._remove(shard, name.decode(), now=now, reason=f"cannot refill: {exc}")
+                continue
             if not isinstance(entry.schedule, Cron):
                 continue
             instants, done = cron_refill(entry.schedule, state.cursor, now_ms, CRON_AHEAD,
