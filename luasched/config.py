@@ -1,0 +1,124 @@
+"""Settings of a replica, read from a Celery app's config, the environment, a file or flags.
+
+Every setting has the same name everywhere: ``redis_url`` is ``luasched_redis_url`` in a
+Celery config, ``LUASCHED_REDIS_URL`` in the environment, ``redis_url`` in a TOML file and
+``--redis-url`` on the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import redis
+from redis.cluster import RedisCluster
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a replica needs to know. Times are seconds."""
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_cluster: bool = False  # the URL names one node of a Redis Cluster
+    key_prefix: str = "luasched"
+    cluster: str = "default"
+    timezone: str = "UTC"  # default timezone of cron entries
+    membership: str = "redis"  # redis | consul | static
+    member_ttl: float = 3.0  # a replica silent this long leaves the ring
+    batch: int = 1000
+    lease: float = 15.0
+    max_sleep: float = 5.0
+    rescue_grace: float = 3.0
+    buckets: dict[str, int] = field(default_factory=dict)  # queue -> number of buckets
+    consul: dict[str, Any] = field(default_factory=dict)  # ConsulMembership options
+    metrics_port: int | None = None
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("batch", "metrics_port") and value is not None:
+                object.__setattr__(self, f.name, _number(f.name, value, int))
+            elif f.name in ("member_ttl", "lease", "max_sleep", "rescue_grace"):
+                object.__setattr__(self, f.name, _number(f.name, value, float))
+            elif f.name == "redis_cluster" and isinstance(value, str):
+                object.__setattr__(self, f.name, value.lower() in ("1", "true", "yes", "on"))
+            elif f.name in ("buckets", "consul") and isinstance(value, str):
+                object.__setattr__(self, f.name, _json(f.name, value))
+        if self.membership not in ("redis", "consul", "static"):
+            raise ConfigError(f"membership={self.membership!r}: expected redis, consul or static")
+        if self.batch < 1 or self.lease <= 0 or self.max_sleep <= 0 or self.member_ttl <= 0:
+            raise ConfigError("batch, lease, max_sleep and member_ttl must be positive")
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], prefix: str = "") -> Settings:
+        """Settings from ``{prefix + name: value}`` (unknown keys are ignored)."""
+        found = {n: values[prefix + n] for n in cls.names() if values.get(prefix + n) is not None}
+        return cls(**found)
+
+    def updated(self, values: Mapping[str, Any], prefix: str = "") -> Settings:
+        """These settings with the values present in ``values`` replacing theirs."""
+        found = {n: values[prefix + n] for n in self.names() if values.get(prefix + n) is not None}
+        return replace(self, **found)
+
+    @classmethod
+    def from_celery(cls, conf: Mapping[str, Any]) -> Settings:
+        """``luasched_*`` keys of a Celery config; the app's timezone is the cron default."""
+        base = cls(timezone=conf.get("timezone") or "UTC")
+        return base.updated(os.environ, "LUASCHED_").updated(conf, "luasched_")
+
+    @classmethod
+    def load(cls, file: str | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
+        """Defaults, then a TOML file, then ``LUASCHED_*`` variables, then ``overrides``."""
+        settings = cls()
+        if file:
+            settings = settings.updated(_read_toml(file))
+        return settings.updated(os.environ, "LUASCHED_").updated(overrides or {})
+
+
+def connect(settings: Settings) -> Any:
+    """A bytes Redis client for ``settings.redis_url`` (a RedisCluster when asked)."""
+    try:
+        if settings.redis_cluster:
+            return RedisCluster.from_url(settings.redis_url)
+        return redis.Redis.from_url(settings.redis_url)
+    except ValueError as exc:
+        raise ConfigError(f"redis_url={settings.redis_url!r}: {exc}") from None
+
+
+def _number(name: str, value: Any, kind: type) -> Any:
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}={value!r}: expected a number") from None
+
+
+def _json(name: str, value: str) -> dict[str, Any]:
+    try:
+        data = json.loads(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r}: expected a JSON object") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name}={value!r}: expected a JSON object")
+    return data
+
+
+def _read_toml(file: str) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        raise ConfigError(f"reading {file} needs Python 3.11 (tomllib)") from None
+    try:
+        data = tomllib.loads(Path(file).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"settings file {file}: {exc}") from None
+    return dict(data.get("luasched", data))
