@@ -74,7 +74,7 @@ class Settings:
     def from_celery(cls, conf: Mapping[str, Any]) -> Settings:
         """``luasched_*`` keys of a Celery config; the app's timezone is the cron default."""
         base = cls(timezone=conf.get("timezone") or "UTC")
-        return base.updated(os.environ, "LUASCHED_").updated(conf, "luasched_")
+        return base.updated(_environment()).updated(conf, "luasched_")
 
     @classmethod
     def load(cls, file: str | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
@@ -82,7 +82,13 @@ class Settings:
         settings = cls()
         if file:
             settings = settings.updated(_read_toml(file))
-        return settings.updated(os.environ, "LUASCHED_").updated(overrides or {})
+        return settings.updated(_environment()).updated(overrides or {})
+
+
+def _environment() -> dict[str, str]:
+    """``LUASCHED_<NAME>`` variables by setting name."""
+    return {name: os.environ[f"LUASCHED_{name.upper()}"] for name in Settings.names()
+            if f"LUASCHED_{name.upper()}" in os.environ}
 
 
 def connect(settings: Settings) -> Any:
