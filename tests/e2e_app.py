@@ -1,8 +1,9 @@
 """A Celery app for the end-to-end tests, configured from the environment.
 
 E2E_BROKER, E2E_QUEUE, E2E_SINK (a Redis URL where runs are recorded), E2E_EVERY (number of
-every-second entries), E2E_CRON (number of every-minute cron entries), E2E_BAD (a broken
-entry: "crontab" or "type"); luasched settings come from LUASCHED_* variables.
+every-second entries), E2E_CRON (number of every-minute cron entries), E2E_MISFIRE (policies,
+comma-separated: 5 entries each, every 1 s for "all", every 30 s otherwise, grace 2 s),
+E2E_BAD (a broken entry: "crontab" or "type"); luasched settings come from LUASCHED_*.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ for i in range(int(os.environ.get("E2E_EVERY", "0"))):
     schedule[f"every-{i}"] = {"task": "e2e.record", "schedule": 1.0}
 for i in range(int(os.environ.get("E2E_CRON", "0"))):
     schedule[f"cron-{i}"] = {"task": "e2e.record", "schedule": crontab()}
+for policy in filter(None, os.environ.get("E2E_MISFIRE", "").split(",")):
+    seconds = 1.0 if policy == "all" else 30.0
+    for i in range(5):
+        schedule[f"{policy}-{i}"] = {"task": "e2e.record", "schedule": seconds,
+                                     "luasched": {"misfire": policy, "grace": 2}}
 bad = os.environ.get("E2E_BAD")
 if bad == "crontab":
     schedule["broken-crontab"] = {"task": "e2e.record", "schedule": crontab(minute="*/260")}

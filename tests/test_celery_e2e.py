@@ -169,3 +169,117 @@ def test_three_beats_and_a_worker_run_every_fire_exactly_once(fleet, broker: str
     except AssertionError:
         print(f.logs())
         raise
+
+
+def members(r: redis.Redis, prefix: str) -> int:
+    return int(r.zcard(f"{prefix}:default:members"))
+
+
+def test_a_killed_beat_loses_no_fire_and_a_republished_fire_runs_once(fleet, redis_server,
+                                                                      r: redis.Redis, prefix: str) -> None:
+    from celery import Celery
+
+    from luasched.publish import CeleryPublisher
+
+    broker = broker_url("redis", redis_server)
+    f = fleet(broker, E2E_EVERY="100")
+    store = Store(r, prefix=prefix, lease=3)
+    since = store.time_ms() + 5000
+    f.worker()
+    beats = [f.beat() for _ in range(3)]
+    app = Celery("publisher", broker=broker)
+    try:
+        wait_until(lambda: len(store.names()) == 100 and members(r, prefix) == 3, 60, "3 beats up")
+        time.sleep(SECONDS / 6)  # let the fleet run before the fault
+        beats[0].kill()
+        # A replica that published fires and died before acking them, played by the test.
+        orphans: list[str] = []
+
+        def claim_some() -> bool:
+            for shard in sorted(store.shards()):
+                published = CeleryPublisher(app).publish(store.claim(shard, 3).fires)
+                orphans.extend(fire.task_id for fire in published)
+                if published:
+                    return True
+            return False
+
+        wait_until(claim_some, 10, "due fires to orphan")
+        delivered = lambda tid: r.lrange(f"{prefix}:delivered", 0, -1).count(tid.encode())  # noqa: E731
+        wait_until(lambda: all(delivered(t) >= 2 for t in orphans), 60, "orphaned fires re-published")
+        time.sleep(SECONDS / 6)
+        until = store.time_ms() - 3000
+        for b in beats[1:]:
+            f.stop(b)
+            assert b.returncode == 0
+        total = sum(s.state.total_run_count for s in store.entries())
+        wait_until(lambda: len(runs(r, prefix)) >= total, 60, "the worker to run every fire")
+        ran = runs(r, prefix)
+        check_exactly_once(store, ran, since, until)
+        ran_ids = Counter(task_id for _, _, task_id in ran)
+        assert orphans and all(ran_ids[t] == 1 and delivered(t) == 2 for t in orphans)
+    except AssertionError:
+        print(f.logs())
+        raise
+    finally:
+        app.close()
+
+
+def test_beats_survive_a_redis_outage_and_apply_misfire_policies(fleet, redis_server,
+                                                                 r: redis.Redis, prefix: str) -> None:
+    with RedisServer(redis_server.binary, appendonly=True) as own:
+        f = fleet(broker_url("redis", redis_server), E2E_MISFIRE="coalesce,skip,all",
+                  LUASCHED_REDIS_URL=own.url)
+        client = own.client(decode_responses=False)
+        store = Store(client, prefix=prefix)
+        f.worker()
+        beats = [f.beat() for _ in range(3)]
+        try:
+            wait_until(lambda: len(store.names()) == 15, 60, "beat_schedule synced")
+            slow = [f"{p}-{i}" for p in ("coalesce", "skip") for i in range(5)]
+            nexts = {name: store.get(name).state.next_fire for name in slow}
+            # stop Redis 15 s after the slow entries' next instant: the one after falls in the outage
+            stop_at = max(nexts.values()) + 15_000
+            wait_until(lambda: store.time_ms() >= stop_at, 60, "the outage to begin")
+            own.stop()
+            outage_start = int(time.time() * 1000)
+            time.sleep(20)  # the outage under test
+            own.start()
+            outage_end = int(time.time() * 1000)
+            assert len(store.names()) == 15  # AOF kept the schedule
+            wait_until(lambda: any(i > outage_end for e, i, _ in runs(r, prefix) if e.startswith("all")),
+                       30, "fires after the outage")
+            assert all(b.poll() is None for b in beats), "a beat died during the outage"
+            for b in beats:
+                f.stop(b)
+                assert b.returncode == 0
+            total = sum(s.state.total_run_count for s in store.entries())
+            wait_until(lambda: len(runs(r, prefix)) >= total, 60, "the worker to run every fire")
+            ran = runs(r, prefix)
+            assert max(Counter((e, i) for e, i, _ in ran).values()) == 1
+            for name, first in nexts.items():
+                missed = first + 30_000
+                assert outage_start < missed < outage_end - 2000
+                fired = {i for e, i, _ in ran if e == name}
+                # coalesce: one catch-up fire for the missed instant; skip: none
+                assert (missed in fired) == name.startswith("coalesce"), (name, sorted(fired))
+            for i in range(5):
+                fired = sorted(t for e, t, _ in ran if e == f"all-{i}")
+                assert fired == list(range(fired[0], fired[-1] + 1, 1000))  # all: no gap
+                assert fired[0] < outage_start and fired[-1] > outage_end
+        except AssertionError:
+            print(f.logs())
+            raise
+        finally:
+            client.close()
+
+
+@pytest.mark.parametrize("bad, message", [("crontab", "step 260 is larger than the field's range"),
+                                          ("type", "unsupported schedule type")])
+def test_a_bad_beat_schedule_entry_stops_beat_and_writes_nothing(fleet, redis_server, r: redis.Redis,
+                                                                 prefix: str, bad: str, message: str) -> None:
+    f = fleet(broker_url("redis", redis_server), E2E_EVERY="3", E2E_BAD=bad)
+    beat = f.beat()
+    beat.wait(60)
+    assert beat.returncode != 0
+    assert f"broken-{bad}" in f.logs() and message in f.logs()
+    assert r.keys(f"*{prefix}*") == []
