@@ -164,3 +164,31 @@ def test_the_replica_survives_redis_going_away(redis_server, prefix: str) -> Non
             replica.stop()
             thread.join(10)
             client.close()
+
+
+def test_clusters_on_one_redis_are_isolated_and_global_entries_fire_only_in_default(r, prefix: str) -> None:
+    stores = {name: Store(r, prefix=prefix, cluster=name) for name in ("default", "c2")}
+    entries = [Entry("g", "tasks.noop", Every(0.1), scope="global"),
+               Entry("c", "tasks.noop", Every(0.1))]
+    replicas = []
+    for store in stores.values():
+        store.sync_static(entries)
+        replica = Replica(store, RecordingPublisher(store))
+        thread = threading.Thread(target=replica.run, daemon=True)
+        thread.start()
+        replicas.append((replica, thread))
+    try:
+        for replica, _ in replicas:
+            replica.publisher.wait_for(lambda p=replica.publisher: p.names().count("c") >= 5)  # type: ignore[attr-defined]
+    finally:
+        for replica, thread in replicas:
+            replica.stop()
+            thread.join(10)
+    default, c2 = (replica.publisher for replica, _ in replicas)
+    assert "g" in default.names() and "g" not in c2.names()  # type: ignore[attr-defined]
+    keys = [k.decode() for k in r.keys(f"*{prefix}*")]
+    assert all(f"{prefix}:default" in k or f"{prefix}:c2" in k for k in keys)
+    # c2 dropping its static entries leaves default's alone
+    stores["c2"].sync_static([])
+    assert stores["c2"].names() == {}
+    assert set(stores["default"].names()) == {"g", "c"}
