@@ -105,7 +105,7 @@ class Scheduler(celery_beat.Scheduler):
     """A Celery beat scheduler whose schedule lives in Redis and that runs on many hosts."""
 
     def __init__(self, app: Any, *args: Any, **kwargs: Any) -> None:
-        self.settings = Settings.from_celery(app.conf)
+        self.settings = Settings.load(celery_conf=app.conf)
         self.replica: Replica | None = None
         self.client: Any = None
         self._stop_requested = False
@@ -199,7 +199,7 @@ class OnceTask(Task):  # type: ignore[misc]
     def _first_delivery(self, namespace: str, task_id: str) -> bool:
         try:
             if OnceTask._guard_client is None:
-                OnceTask._guard_client = connect(Settings.from_celery(self.app.conf))
+                OnceTask._guard_client = connect(Settings.load(celery_conf=self.app.conf))
             return bool(OnceTask._guard_client.set(f"{namespace}:ran:{task_id}", 1, nx=True,
                                                    ex=self.once_ttl))
         except redis.RedisError:

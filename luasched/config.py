@@ -1,8 +1,8 @@
 """Settings of a replica, read from a Celery app's config, the environment, a file or flags.
 
 Every setting has the same name everywhere: ``redis_url`` is ``luasched_redis_url`` in a
-Celery config, ``LUASCHED_REDIS_URL`` in the environment, ``redis_url`` in a TOML file and
-``--redis-url`` on the command line.
+Celery config, ``redis_url`` in a TOML file, ``LUASCHED_REDIS_URL`` in the environment and
+``--redis-url`` on the command line (later sources win, in that order).
 """
 
 from __future__ import annotations
@@ -71,15 +71,15 @@ class Settings:
         return replace(self, **found)
 
     @classmethod
-    def from_celery(cls, conf: Mapping[str, Any]) -> Settings:
-        """``luasched_*`` keys of a Celery config; the app's timezone is the cron default."""
-        base = cls(timezone=conf.get("timezone") or "UTC")
-        return base.updated(_environment()).updated(conf, "luasched_")
-
-    @classmethod
-    def load(cls, file: str | None = None, overrides: Mapping[str, Any] | None = None) -> Settings:
-        """Defaults, then a TOML file, then ``LUASCHED_*`` variables, then ``overrides``."""
+    def load(cls, *, celery_conf: Mapping[str, Any] | None = None, file: str | None = None,
+             overrides: Mapping[str, Any] | None = None) -> Settings:
+        """Layered settings, later layers winning: defaults, a Celery app's ``luasched_*``
+        config (its ``timezone`` is the cron default), a TOML file, ``LUASCHED_*``
+        environment variables, then ``overrides`` (command-line flags)."""
         settings = cls()
+        if celery_conf is not None:
+            settings = settings.updated({"timezone": celery_conf.get("timezone")})
+            settings = settings.updated(celery_conf, "luasched_")
         if file:
             settings = settings.updated(_read_toml(file))
         return settings.updated(_environment()).updated(overrides or {})

@@ -53,19 +53,22 @@ class Fleet:
         self.env = {**os.environ, "PYTHONPATH": str(HERE), **env}
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, *args: str, module: str = "celery") -> subprocess.Popen[bytes]:
         log = open(self.tmp / f"{name}-{len(self.procs)}.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "e2e_app", *args],
+        proc = subprocess.Popen([sys.executable, "-m", module, *args],
                                 cwd=self.tmp, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self.procs.append(proc)
         return proc
 
     def beat(self) -> subprocess.Popen[bytes]:
-        return self._spawn("beat", "beat", "-S", "luasched.celery:Scheduler", "-l", "info")
+        return self._spawn("beat", "-A", "e2e_app", "beat", "-S", "luasched.celery:Scheduler", "-l", "info")
+
+    def luasched_beat(self) -> subprocess.Popen[bytes]:
+        return self._spawn("luasched-beat", "-v", "beat", "-A", "e2e_app", module="luasched")
 
     def worker(self) -> subprocess.Popen[bytes]:
-        return self._spawn("worker", "worker", "-Q", self.env["E2E_QUEUE"], "-P", "threads",
+        return self._spawn("worker", "-A", "e2e_app", "worker", "-Q", self.env["E2E_QUEUE"], "-P", "threads",
                            "-c", "16", "-l", "warning", "--without-gossip", "--without-mingle",
                            "--without-heartbeat")
 
@@ -283,3 +286,26 @@ def test_a_bad_beat_schedule_entry_stops_beat_and_writes_nothing(fleet, redis_se
     assert beat.returncode != 0
     assert f"broken-{bad}" in f.logs() and message in f.logs()
     assert r.keys(f"*{prefix}*") == []
+
+
+def test_luasched_beat_runs_the_same_loop_without_celery_beat(fleet, redis_server, r: redis.Redis,
+                                                              prefix: str) -> None:
+    f = fleet(broker_url("redis", redis_server), E2E_EVERY="20")
+    store = Store(r, prefix=prefix)
+    since = store.time_ms() + 3000
+    f.worker()
+    beats = [f.luasched_beat(), f.luasched_beat()]
+    try:
+        wait_until(lambda: members(r, prefix) == 2, 60, "2 replicas joined")
+        wait_until(lambda: len(runs(r, prefix)) >= 20 * 8, 60, "fires")
+        until = store.time_ms() - 3000
+        for b in beats:
+            f.stop(b)
+            assert b.returncode == 0
+        assert members(r, prefix) == 0  # a clean stop leaves the ring at once
+        total = sum(s.state.total_run_count for s in store.entries())
+        wait_until(lambda: len(runs(r, prefix)) >= total, 60, "the worker to run every fire")
+        check_exactly_once(store, runs(r, prefix), since, until)
+    except AssertionError:
+        print(f.logs())
+        raise

@@ -1,0 +1,5 @@
+"""``python -m luasched`` is the ``luasched`` command."""
+
+from .cli import main
+
+main()
