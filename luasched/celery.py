@@ -27,7 +27,7 @@ from .beat import Replica
 from .config import Settings, connect
 from .entry import Entry, Routing
 from .errors import LuaschedError, ScheduleError
-from .publish import HEADER_NAMESPACE, CeleryPublisher
+from .publish import HEADER_NAMESPACE
 from .schedules import Cron, Every, Once
 from .runtime import build_replica, build_store
 
@@ -117,7 +117,7 @@ class Scheduler(celery_beat.Scheduler):
         self.client = store.client
         listed, removed = store.sync_static(entries)
         log.info("luasched: %d static entries synced, %d removed", listed, removed)
-        self.replica = build_replica(self.settings, store, CeleryPublisher(self.app),
+        self.replica = build_replica(self.settings, store, self.app,
                                      max_sleep=float(self.max_interval))
         self.replica.start()
         self._install_drain_handlers()

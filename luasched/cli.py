@@ -50,7 +50,6 @@ def beat(config_file: str | None, app_name: str, sync: bool, **flags: Any) -> No
     from celery.app.utils import find_app
 
     from .celery import entries_from_app
-    from .publish import CeleryPublisher
     from .runtime import build_replica, build_store
 
     app = find_app(app_name)
@@ -60,7 +59,7 @@ def beat(config_file: str | None, app_name: str, sync: bool, **flags: Any) -> No
     if entries is not None:
         listed, removed = store.sync_static(entries)
         click.echo(f"synced {listed} static entries, removed {removed}", err=True)
-    replica = build_replica(settings, store, CeleryPublisher(app))
+    replica = build_replica(settings, store, app)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: replica.stop())
     click.echo(f"replica {replica.replica_id} of cluster {settings.cluster!r} running", err=True)

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 HEADER_ENTRY = "luasched_entry"
 HEADER_INSTANT = "luasched_instant"
 HEADER_NAMESPACE = "luasched_ns"
+HEADER_REPLICA = "luasched_replica"
 
 
 def task_options(fire: Fire, entry: Entry) -> dict[str, Any]:
@@ -45,19 +46,26 @@ def task_options(fire: Fire, entry: Entry) -> dict[str, Any]:
 
 
 class CeleryPublisher:
-    """Publishes fires through a Celery app's producer pool."""
+    """Publishes fires through a Celery app's producer pool.
 
-    def __init__(self, app: Any) -> None:
+    ``replica_id``, when given, is sent in the ``luasched_replica`` header.
+    """
+
+    def __init__(self, app: Any, replica_id: str | None = None) -> None:
         self.app = app
+        self.replica_id = replica_id
 
     def publish(self, fires: Sequence[Fire]) -> list[Fire]:
         published: list[Fire] = []
         with self.app.producer_or_acquire() as producer:
             for fire in fires:
                 entry = fire.entry()
+                options = task_options(fire, entry)
+                if self.replica_id:
+                    options["headers"][HEADER_REPLICA] = self.replica_id
                 try:
                     self.app.send_task(entry.task, args=entry.args, kwargs=entry.kwargs,
-                                       producer=producer, **task_options(fire, entry))
+                                       producer=producer, **options)
                 except Exception:  # the broker's errors are many; the lease covers the fire
                     log.exception("publishing fire %s of entry %r failed", fire.fire_id, entry.name)
                     break

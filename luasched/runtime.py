@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .beat import BeatSettings, Publisher, Replica
+from .beat import BeatSettings, Replica
 from .config import Settings, connect
 from .membership import Membership, membership_from_settings
+from .publish import CeleryPublisher
 from .store import Store
 
 
@@ -26,9 +27,10 @@ def build_membership(settings: Settings, store: Store) -> Membership:
                                     **options)
 
 
-def build_replica(settings: Settings, store: Store, publisher: Publisher,
+def build_replica(settings: Settings, store: Store, app: Any,
                   max_sleep: float | None = None) -> Replica:
-    """A replica of ``store``'s cluster, not yet started."""
+    """A replica of ``store``'s cluster publishing through Celery ``app``, not yet started."""
     beat = BeatSettings(batch=settings.batch, max_sleep=max_sleep or settings.max_sleep,
                         rescue_grace=settings.rescue_grace)
-    return Replica(store, publisher, build_membership(settings, store), beat)
+    membership = build_membership(settings, store)
+    return Replica(store, CeleryPublisher(app, membership.replica_id), membership, beat)
