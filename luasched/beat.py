@@ -20,6 +20,7 @@ from typing import Protocol
 import redis
 
 from . import ring
+from .errors import LuaschedError
 from .membership import Membership, StaticMembership
 from .store import Claim, Fire, Store
 
@@ -39,8 +40,8 @@ class BeatSettings:
 
     batch: int = 1000  # fires per claim script call
     max_sleep: float = 5.0  # upper bound on one sleep (beat_max_loop_interval)
-    rescue_grace: float = 3.0  # claim a shard owned by another replica once overdue by this
-    rescue_every: float = 0.5  # how often other replicas' shards are checked for overdue work
+    rescue_grace: float = 1.0  # claim a shard owned by another replica once overdue by this
+    rescue_every: float = 0.25  # how often other replicas' shards are checked for overdue work
     shards_every: float = 10.0  # how often the list of shards is re-read without a change
     backoff_max: float = 5.0  # longest pause after a Redis or broker error
 
@@ -140,7 +141,10 @@ class Replica:
         """Claim, publish and ack what is due; return the seconds to sleep."""
         try:
             self._step()
-        except redis.RedisError as exc:
+        except (redis.RedisError, LuaschedError) as exc:  # Redis, Consul: back off and retry
+            return self._failed(exc)
+        except Exception as exc:  # a bug must not stop the schedule: log it loudly, go on
+            log.exception("replica %s: unexpected error in a step", self.replica_id)
             return self._failed(exc)
         self._backoff = 0.0
         return self._sleep_seconds()

@@ -34,7 +34,7 @@ class Settings:
     batch: int = 1000
     lease: float = 15.0
     max_sleep: float = 5.0
-    rescue_grace: float = 3.0
+    rescue_grace: float = 1.0
     buckets: dict[str, int] = field(default_factory=dict)  # queue -> number of buckets
     consul: dict[str, Any] = field(default_factory=dict)  # ConsulMembership options
     metrics_port: int | None = None

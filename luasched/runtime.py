@@ -21,8 +21,8 @@ def build_store(settings: Settings, client: Any | None = None) -> Store:
 
 def build_membership(settings: Settings, store: Store) -> Membership:
     options: dict[str, Any] = dict(settings.consul) if settings.membership == "consul" else {}
-    if settings.membership == "redis":
-        options["ttl"] = settings.member_ttl
+    if settings.membership != "static":
+        options.setdefault("ttl", settings.member_ttl)
     return membership_from_settings(settings.membership, client=store.client, keys=store.keys,
                                     **options)
 
