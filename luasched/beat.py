@@ -172,13 +172,13 @@ class Replica:
     def _run_shard(self, shard: str) -> None:
         """Claim until the shard has nothing due; publish and ack each batch."""
         while True:
-            claim = self.store.claim(shard, self.settings.batch)
+            claim = self.store.claim(shard, self.settings.batch, replica=self.replica_id)
             self._observe(claim)
             self._publish(shard, claim.fires, claim.now)
             if claim.refill_pending:
                 self.store.refill(shard)
             if claim.lease_due is not None and claim.lease_due <= claim.now:
-                fires = self.store.reclaim(shard, self.settings.batch)
+                fires = self.store.reclaim(shard, self.settings.batch, replica=self.replica_id)
                 self.stats.reclaimed += len(fires)
                 self._publish(shard, fires, claim.now)
             self._state[shard] = _ShardState(claim.next_due, claim.lease_due)

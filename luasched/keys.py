@@ -10,12 +10,15 @@ the hash tag ``{<prefix>:<cluster>:<shard>}`` and so live in one Redis Cluster s
   {tag}:leases      ZSET  "<instant ms>:<entry name>" -> lease expiry (epoch ms)
   {tag}:refill      SET   cron entries whose instant buffer needs computing
   {tag}:quarantine  HASH  entry name -> msgpack {reason, at ms, definition, run state}
+  {tag}:log         STREAM the fire log, capped: e entry, i instant, c claimed, r replica, k kind
 
 Cluster-wide keys (one command each, no script spans them):
 
   <base>:shards     SET   the shards that hold or held entries
   <base>:index      HASH  entry name -> shard
   <base>:changes    pub/sub channel; scripts publish the shard they changed
+  <base>:members    ZSET  replica id -> heartbeat expiry (redis membership)
+  <base>:members-changed  pub/sub channel of membership changes
 """
 
 from __future__ import annotations
@@ -61,12 +64,16 @@ class ShardKeys:
     def quarantine(self) -> str:
         return f"{self.tag}:quarantine"
 
+    @property
+    def log(self) -> str:
+        return f"{self.tag}:log"
+
     def entry_keys(self) -> list[str]:
-        """KEYS of the remove script: defs, meta, due, refill, quarantine."""
-        return [self.defs, self.meta, self.due, self.refill, self.quarantine]
+        """KEYS of the remove script."""
+        return [self.defs, self.meta, self.due, self.refill, self.quarantine, self.leases, self.log]
 
     def all(self) -> list[str]:
-        return [self.due, self.defs, self.meta, self.leases, self.refill, self.quarantine]
+        return [self.due, self.defs, self.meta, self.leases, self.refill, self.quarantine, self.log]
 
 
 @dataclass(frozen=True)

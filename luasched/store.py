@@ -71,6 +71,27 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class LoggedFire:
+    """One record of a shard's fire log."""
+
+    shard: str
+    entry: str
+    instant: int
+    claimed: int
+    replica: str
+    kind: str  # claim, reclaim or trigger
+
+    @property
+    def lateness_ms(self) -> int:
+        return self.claimed - self.instant
+
+    @classmethod
+    def from_fields(cls, shard: str, fields: Mapping[bytes, bytes]) -> LoggedFire:
+        return cls(shard, fields[b"e"].decode(), int(fields[b"i"]), int(fields[b"c"]),
+                   fields[b"r"].decode(), fields[b"k"].decode())
+
+
+@dataclass(frozen=True)
 class StoredEntry:
     """An entry as the store holds it: definition, run state and shard."""
 
@@ -84,7 +105,7 @@ class Store:
 
     def __init__(self, client: Any, *, prefix: str = "luasched", cluster: str = DEFAULT_CLUSTER,
                  default_timezone: str = "UTC", lease: float = 15.0,
-                 buckets: Mapping[str, int] | None = None) -> None:
+                 buckets: Mapping[str, int] | None = None, fire_log: int = 10_000) -> None:
         if lease <= 0:
             raise ConfigError(f"lease={lease!r}: a lease must be a positive number of seconds")
         self.client = client
@@ -92,6 +113,7 @@ class Store:
         self.default_timezone = default_timezone
         self.lease_ms = round(lease * 1000)
         self.buckets = dict(buckets or {})
+        self.fire_log = fire_log  # entries kept per shard in the fire log (0 = no log)
         self.scripts = Scripts(client)
 
     @property
@@ -211,14 +233,15 @@ class Store:
 
     # -- the claim path -------------------------------------------------------------------
 
-    def claim(self, shard: str, batch: int = 1000, *, now: int | None = None) -> Claim:
+    def claim(self, shard: str, batch: int = 1000, *, replica: str = "",
+              now: int | None = None) -> Claim:
         """Claim and lease at most ``batch`` due fires of ``shard`` in one round trip."""
         if batch < 1:
             raise ConfigError(f"batch={batch!r}: a claim takes at least one fire")
         sk = self.keys.shard(shard)
         raw_now, head, lease, refill_pending, flat, bad = self.scripts(
-            "claim", [sk.due, sk.meta, sk.defs, sk.leases, sk.refill, sk.quarantine],
-            [_now(now), batch, self.lease_ms])
+            "claim", [sk.due, sk.meta, sk.defs, sk.leases, sk.refill, sk.quarantine, sk.log],
+            [_now(now), batch, self.lease_ms, replica, self.fire_log])
         quarantined = {bad[i].decode(): bad[i + 1].decode() for i in range(0, len(bad), 2)}
         fires = self._fires(shard, flat)
         good = []
@@ -242,11 +265,37 @@ class Store:
             return 0
         return int(self.scripts("ack", [self.keys.shard(shard).leases], ids))
 
-    def reclaim(self, shard: str, batch: int = 1000, *, now: int | None = None) -> list[Fire]:
+    def reclaim(self, shard: str, batch: int = 1000, *, replica: str = "",
+                now: int | None = None) -> list[Fire]:
         """Re-lease and return fires whose lease expired unacknowledged (same fire ids)."""
         sk = self.keys.shard(shard)
-        _, flat = self.scripts("reclaim", [sk.leases, sk.defs], [_now(now), batch, self.lease_ms])
+        _, flat = self.scripts("reclaim", [sk.leases, sk.defs, sk.log],
+                               [_now(now), batch, self.lease_ms, replica, self.fire_log])
         return self._fires(shard, flat)
+
+    def trigger(self, name: str, *, by: str = "api", now: int | None = None) -> int:
+        """Fire an entry once now, outside its schedule; returns the fire's instant.
+
+        The fire goes through the lease path: the next replica step publishes and acks it.
+        """
+        shard = self._require_shard(name)
+        sk = self.keys.shard(shard)
+        instant = self.scripts("trigger", [sk.defs, sk.leases, sk.log],
+                               [_now(now), name, self.keys.channel, shard, by, self.fire_log])
+        if instant is None:
+            raise EntryNotFound(name)
+        return int(instant)
+
+    def fire_log_of(self, shard: str, count: int = 100, entry: str | None = None) -> list[LoggedFire]:
+        """The newest fires of a shard's log (newest first), optionally of one entry."""
+        out: list[LoggedFire] = []
+        for _, fields in self.client.xrevrange(self.keys.shard(shard).log, count=count if entry is None else None):
+            fire = LoggedFire.from_fields(shard, fields)
+            if entry is None or fire.entry == entry:
+                out.append(fire)
+                if len(out) >= count:
+                    break
+        return out
 
     def refill(self, shard: str, *, now: int | None = None, limit: int = 500) -> int:
         """Compute the next instants of the shard's cron entries waiting for them."""

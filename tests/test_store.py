@@ -294,3 +294,37 @@ def test_all_keys_of_a_shard_share_one_slot(store: Store) -> None:
 
     keys = store.keys.shard("celery").all()
     assert len({key_slot(k.encode()) for k in keys}) == 1
+
+
+def test_trigger_fires_once_now_through_the_lease_path_and_keeps_the_schedule(store: Store) -> None:
+    store.upsert(every("e", 3600), now=T0)
+    before = store.get("e").state
+    assert store.trigger("e", by="tester", now=T0 + 5000) == T0 + 5000
+    claim = store.claim("celery", now=T0 + 5001)
+    assert claim.fires == [] and claim.lease_due == T0 + 5000
+    fires = store.reclaim("celery", replica="r1", now=T0 + 5001)
+    assert [(f.name, f.instant) for f in fires] == [("e", T0 + 5000)]
+    store.ack("celery", fires)
+    assert store.get("e").state == before
+    kinds = [(f.kind, f.replica) for f in store.fire_log_of("celery")]
+    assert kinds == [("reclaim", "r1"), ("trigger", "tester")]
+    with pytest.raises(EntryNotFound):
+        store.trigger("missing")
+
+
+def test_the_fire_log_records_who_claimed_what_and_how_late(store: Store) -> None:
+    store.upsert(every("a", 60), now=T0)
+    store.upsert(every("b", 60), now=T0)
+    store.ack("celery", store.claim("celery", replica="r1", now=T0 + MIN + 250).fires)
+    log = store.fire_log_of("celery")
+    assert {(f.entry, f.instant, f.replica, f.kind, f.lateness_ms) for f in log} == {
+        ("a", T0 + MIN, "r1", "claim", 250), ("b", T0 + MIN, "r1", "claim", 250)}
+    assert [f.entry for f in store.fire_log_of("celery", entry="b")] == ["b"]
+
+
+def test_the_fire_log_is_capped(backend, prefix: str) -> None:
+    store = Store(backend.client_factory(), prefix=prefix, fire_log=100)
+    for i in range(50):
+        store.upsert(every(f"e{i}", 1, misfire="all", grace=0), now=T0)
+    drain(store, "celery", T0 + 20_000)
+    assert 100 <= store.client.xlen(store.keys.shard("celery").log) < 1000

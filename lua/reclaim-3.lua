@@ -5,10 +5,13 @@
 
   KEYS[1] leases ZSET   "<instant ms>:<entry name>" -> lease expiry (ms)
   KEYS[2] defs HASH
+  KEYS[3] fire log STREAM
   ARGV[1] now override (ms, '' = Redis TIME), ARGV[2] batch bound, ARGV[3] lease (ms)
+  ARGV[4] replica id, ARGV[5] fire log length (0 = no log)
   Returns {now, {name, instant, definition, ...}}
 ]]
 --@include now_ms
+--@include log_fire
 
 local now = now_ms(ARGV[1])
 local lease_until = now + tonumber(ARGV[3])
@@ -20,6 +23,8 @@ for _, member in ipairs(expired) do
   local def = redis.call('HGET', KEYS[2], name)
   if def then
     redis.call('ZADD', KEYS[1], lease_until, member)
+    log_fire(KEYS[3], tonumber(ARGV[5]), name, tonumber(string.sub(member, 1, sep - 1)), now,
+      ARGV[4], 'reclaim')
     fires[#fires + 1] = name
     fires[#fires + 1] = tonumber(string.sub(member, 1, sep - 1))
     fires[#fires + 1] = def

@@ -12,9 +12,11 @@
   KEYS[1] due ZSET, KEYS[2] meta HASH, KEYS[3] defs HASH,
   KEYS[4] leases ZSET   "<instant ms>:<entry name>" -> lease expiry (ms)
   KEYS[5] refill SET, KEYS[6] quarantine HASH
+  KEYS[7] fire log STREAM (capped; see includes/log_fire.lua)
   ARGV[1] now override (ms, '' = Redis TIME)
   ARGV[2] batch bound (fires)
   ARGV[3] lease (ms)
+  ARGV[4] replica id (for the fire log), ARGV[5] fire log length (0 = no log)
   Returns {now, next due score (-1 = none), earliest lease expiry (-1 = none),
            entries waiting for a refill, {name, instant, definition, ...}, {name, reason, ...}}
 ]]
@@ -23,11 +25,13 @@
 --@include due_score
 --@include schedule_next
 --@include quarantine
+--@include log_fire
 
 local LOW_WATER = 4
 local now = now_ms(ARGV[1])
 local batch = tonumber(ARGV[2])
 local lease_until = now + tonumber(ARGV[3])
+local replica, log_len = ARGV[4], tonumber(ARGV[5])
 local entry_keys = {KEYS[3], KEYS[2], KEYS[1], KEYS[5], KEYS[6]}
 local fires, bad = {}, {}
 local nfires = 0
@@ -105,6 +109,7 @@ for _, name in ipairs(names) do
       for j = first, last - 1 do
         local t = instant(j)
         redis.call('ZADD', KEYS[4], lease_until, ms_str(t) .. ':' .. name)
+        log_fire(KEYS[7], log_len, name, t, now, replica, 'claim')
         fires[#fires + 1] = name
         fires[#fires + 1] = t
         fires[#fires + 1] = def
