@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import redis
@@ -32,6 +32,22 @@ class Publisher(Protocol):
     from their lease and are re-claimed). Must not raise for a single bad fire."""
 
     def publish(self, fires: Sequence[Fire]) -> list[Fire]: ...
+
+
+class Observer:
+    """Hooks the replica calls as it works (metrics, logs). All are no-ops here."""
+
+    def claimed(self, shard: str, claim: Claim, seconds: float) -> None:
+        """A claim script returned (``seconds``: its round trip)."""
+
+    def published(self, fires: Sequence[Fire], now: int) -> None:
+        """Fires were published (``now``: Redis ms of the claim that took them)."""
+
+    def reclaimed(self, shard: str, count: int) -> None:
+        """Expired leases were re-claimed."""
+
+    def ownership(self, members: Sequence[str], owned: set[str]) -> None:
+        """The live members and the shards this replica owns, after each membership read."""
 
 
 @dataclass
@@ -61,20 +77,18 @@ class ReplicaStats:
     claims: int = 0
     errors: int = 0
     rescued: int = 0
-    lateness_ms: list[int] = field(default_factory=list)
 
 
 class Replica:
     """One beat replica of a cluster."""
 
     def __init__(self, store: Store, publisher: Publisher, membership: Membership | None = None,
-                 settings: BeatSettings | None = None,
-                 on_fires: Callable[[Sequence[Fire], int], None] | None = None) -> None:
+                 settings: BeatSettings | None = None, observer: Observer | None = None) -> None:
         self.store = store
         self.publisher = publisher
         self.membership = membership or StaticMembership()
         self.settings = settings or BeatSettings()
-        self.on_fires = on_fires
+        self.observer = observer or Observer()
         self.stats = ReplicaStats()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -152,7 +166,9 @@ class Replica:
     def owned_shards(self) -> set[str]:
         """The shards the ring gives this replica now."""
         members = self.membership.members()
-        return ring.assign(members, self._shards).get(self.replica_id, set())
+        owned = ring.assign(members, self._shards).get(self.replica_id, set())
+        self.observer.ownership(members, owned)
+        return owned
 
     def _step(self) -> None:
         self._refresh_shards()
@@ -172,14 +188,17 @@ class Replica:
     def _run_shard(self, shard: str) -> None:
         """Claim until the shard has nothing due; publish and ack each batch."""
         while True:
+            started = time.monotonic()
             claim = self.store.claim(shard, self.settings.batch, replica=self.replica_id)
             self._observe(claim)
+            self.observer.claimed(shard, claim, time.monotonic() - started)
             self._publish(shard, claim.fires, claim.now)
             if claim.refill_pending:
                 self.store.refill(shard)
             if claim.lease_due is not None and claim.lease_due <= claim.now:
                 fires = self.store.reclaim(shard, self.settings.batch, replica=self.replica_id)
                 self.stats.reclaimed += len(fires)
+                self.observer.reclaimed(shard, len(fires))
                 self._publish(shard, fires, claim.now)
             self._state[shard] = _ShardState(claim.next_due, claim.lease_due)
             if not claim.more_due:
@@ -191,8 +210,7 @@ class Replica:
         published = self.publisher.publish(fires)
         self.store.ack(shard, published)
         self.stats.fires += len(published)
-        if self.on_fires is not None:
-            self.on_fires(published, now)
+        self.observer.published(published, now)
         if len(published) < len(fires):
             log.warning("%d of %d fires of shard %r were not published; their leases expire "
                         "and they are re-claimed", len(fires) - len(published), len(fires), shard)
