@@ -59,6 +59,7 @@ class BeatSettings:
     rescue_grace: float = 1.0  # claim a shard owned by another replica once overdue by this
     rescue_every: float = 0.25  # how often other replicas' shards are checked for overdue work
     shards_every: float = 10.0  # how often the list of shards is re-read without a change
+    clock_every: float = 10.0  # how often this replica reports its clock offset (for doctor)
     backoff_max: float = 5.0  # longest pause after a Redis or broker error
 
 
@@ -98,6 +99,7 @@ class Replica:
         self._shards: set[str] = set()
         self._shards_read = -1e9
         self._last_rescue = -1e9
+        self._clock_reported = -1e9
         self._offset_ms: float | None = None
         self._backoff = 0.0
         self._listener: _ChangeListener | None = None
@@ -137,6 +139,7 @@ class Replica:
         """
         try:
             self.membership.leave()
+            self.store.client.hdel(self.store.keys.clocks, self.replica_id)
         except Exception:  # leaving is best effort: the TTL removes us anyway
             log.warning("replica %s could not leave the membership cleanly", self.replica_id,
                         exc_info=True)
@@ -184,6 +187,7 @@ class Replica:
             if shard not in mine:
                 del self._state[shard]
         self._rescue(mine)
+        self._report_clock()
 
     def _run_shard(self, shard: str) -> None:
         """Claim until the shard has nothing due; publish and ack each batch."""
@@ -232,6 +236,16 @@ class Replica:
                 self.stats.rescued += 1
                 self._run_shard(shard)
                 self._state.pop(shard, None)
+
+    def _report_clock(self) -> None:
+        """Record this host's clock offset to Redis TIME; it never decides anything, but a
+        large one is worth a warning from `luasched doctor`."""
+        if time.monotonic() - self._clock_reported < self.settings.clock_every:
+            return
+        local = time.time() * 1000
+        offset = round(local - self.store.time_ms())
+        self.store.client.hset(self.store.keys.clocks, self.replica_id, f"{offset}:{round(local)}")
+        self._clock_reported = time.monotonic()
 
     def _refresh_shards(self) -> None:
         if time.monotonic() - self._shards_read >= self.settings.shards_every:

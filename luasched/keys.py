@@ -19,6 +19,7 @@ Cluster-wide keys (one command each, no script spans them):
   <base>:changes    pub/sub channel; scripts publish the shard they changed
   <base>:members    ZSET  replica id -> heartbeat expiry (redis membership)
   <base>:members-changed  pub/sub channel of membership changes
+  <base>:clocks     HASH  replica id -> "<offset ms>:<reported at ms>" (local clock - Redis TIME)
 """
 
 from __future__ import annotations
@@ -100,6 +101,10 @@ class Keyspace:
     @property
     def index(self) -> str:
         return f"{self.base}:index"
+
+    @property
+    def clocks(self) -> str:
+        return f"{self.base}:clocks"
 
     @property
     def channel(self) -> str:

@@ -130,18 +130,21 @@ class Store:
 
     # -- definitions ----------------------------------------------------------------------
 
-    def upsert(self, entry: Entry, *, now: int | None = None) -> int | None:
+    def upsert(self, entry: Entry, *, now: int | None = None,
+               run_state: tuple[int, int, int] | None = None) -> int | None:
         """Create or replace an entry, keeping its run state; returns its next instant.
 
         A ``global`` entry exists only in the default cluster: elsewhere nothing is written
         and None is returned. An entry whose queue changed moves shards with its run state.
+        ``run_state`` = (last_run_at ms, total_run_count, last fire ms) seeds a *new* entry
+        (an import from another scheduler); an existing entry keeps its own.
         """
         if entry.scope == "global" and self.keys.cluster != DEFAULT_CLUSTER:
             return None
         entry = entry.with_default_timezone(self.default_timezone)
         shard = self.shard_of(entry)
         previous = self._shard_of_name(entry.name)
-        carried = b""
+        carried = b"" if run_state is None else msgpack.packb(list(run_state))
         if previous is not None and previous != shard:
             carried = self._carry_state(self._remove(previous, entry.name, now=now))
         self.client.sadd(self.keys.shards, shard)

@@ -192,3 +192,19 @@ def test_clusters_on_one_redis_are_isolated_and_global_entries_fire_only_in_defa
     stores["c2"].sync_static([])
     assert stores["c2"].names() == {}
     assert set(stores["default"].names()) == {"g", "c"}
+
+
+def test_a_replica_reports_its_clock_offset_and_withdraws_it_on_stop(store: Store, running) -> None:
+    replica, _ = running()
+    settle(replica)
+    deadline = time.monotonic() + 10
+    while (raw := store.client.hget(store.keys.clocks, replica.replica_id)) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    offset, reported = map(int, raw.decode().split(":"))
+    assert abs(offset) < 1000 and abs(reported - store.time_ms()) < 5000
+    replica.stop()
+    deadline = time.monotonic() + 10
+    while store.client.hexists(store.keys.clocks, replica.replica_id):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)

@@ -328,3 +328,11 @@ def test_the_fire_log_is_capped(backend, prefix: str) -> None:
         store.upsert(every(f"e{i}", 1, misfire="all", grace=0), now=T0)
     drain(store, "celery", T0 + 20_000)
     assert 100 <= store.client.xlen(store.keys.shard("celery").log) < 1000
+
+
+def test_a_new_entry_can_start_from_imported_run_state(store: Store) -> None:
+    store.upsert(every("e", 60), now=T0, run_state=(T0 - 5000, 41, T0 - 5000))
+    state = store.get("e").state
+    assert (state.last_run_at, state.total_run_count, state.last_fire) == (T0 - 5000, 41, T0 - 5000)
+    store.upsert(every("e", 60), now=T0, run_state=(0, 0, 0))  # an existing entry keeps its own
+    assert store.get("e").state.total_run_count == 41
