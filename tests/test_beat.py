@@ -196,7 +196,6 @@ def test_clusters_on_one_redis_are_isolated_and_global_entries_fire_only_in_defa
 
 def test_a_replica_reports_its_clock_offset_and_withdraws_it_on_stop(store: Store, running) -> None:
     replica, _ = running()
-    settle(replica)
     deadline = time.monotonic() + 10
     while (raw := store.client.hget(store.keys.clocks, replica.replica_id)) is None:
         assert time.monotonic() < deadline
