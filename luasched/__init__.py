@@ -5,8 +5,7 @@ of beat replicas run at once with no leader and no duplicate fires.
 """
 
 from .entry import Entry, Routing
-from .errors import (ConfigError, EntryNotFound, LuaschedError, ScheduleError,
-                     SchemaVersionError)
+from .errors import ConfigError, EntryNotFound, LuaschedError, ScheduleError, SchemaVersionError
 from .schedules import Cron, Every, Once
 from .store import Claim, Fire, Store
 

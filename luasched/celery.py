@@ -28,8 +28,8 @@ from .config import Settings, connect
 from .entry import Entry, Routing
 from .errors import LuaschedError, ScheduleError
 from .publish import HEADER_NAMESPACE
-from .schedules import Cron, Every, Once
 from .runtime import build_replica, build_store
+from .schedules import Cron, Every, Once
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def entries_from_app(app: Any, settings: Settings) -> list[Entry]:
     return entries
 
 
-class Scheduler(celery_beat.Scheduler):
+class Scheduler(celery_beat.Scheduler):  # type: ignore[misc]
     """A Celery beat scheduler whose schedule lives in Redis and that runs on many hosts."""
 
     def __init__(self, app: Any, *args: Any, **kwargs: Any) -> None:

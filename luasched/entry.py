@@ -8,16 +8,27 @@ so re-saving a definition never resets ``last_run_at`` or ``total_run_count``.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 import msgpack
 
 from .errors import CorruptRecord, ScheduleError, SchemaVersionError
-from .schedules import (KIND_CRON, KIND_EVERY, KIND_ONCE, Cron, Every, Once, Schedule,
-                        from_ms, schedule_from_dict, signature, to_ms)
+from .schedules import (
+    KIND_CRON,
+    KIND_EVERY,
+    KIND_ONCE,
+    Cron,
+    Every,
+    Once,
+    Schedule,
+    from_ms,
+    schedule_from_dict,
+    signature,
+    to_ms,
+)
 
 SCHEMA_VERSION = 1
 
@@ -132,7 +143,7 @@ class Entry:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data.update(v=SCHEMA_VERSION, schedule=self.schedule.to_dict(), routing=asdict(self.routing),
                     args=list(self.args), start=self.start_ms or None, end=self.end_ms or None)
-        return msgpack.packb(data)
+        return bytes(msgpack.packb(data))
 
     def plan(self) -> list[Any]:
         """What the Lua scripts need of the definition (positions in lua/includes/meta.lua)."""

@@ -77,7 +77,7 @@ class Every:
     (``every(60, anchor=0)`` fires on each minute boundary).
     """
 
-    interval: float
+    interval: float | timedelta
     anchor: datetime | float | None = None
 
     def __post_init__(self) -> None:
@@ -92,7 +92,8 @@ class Every:
 
     @property
     def interval_ms(self) -> int:
-        return round(float(self.interval) * 1000)
+        seconds = self.interval.total_seconds() if isinstance(self.interval, timedelta) else self.interval
+        return round(float(seconds) * 1000)
 
     @property
     def anchor_ms(self) -> int | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import ScriptError
 
-_INCLUDE = re.compile(r"^--@include\s+([\w-]+)\s*$", re.M)
+_INCLUDE = re.compile(r"^--@include\s+([\w-]+)\s*$", re.MULTILINE)
 _NAME = re.compile(r"^(?P<name>[A-Za-z]+)-(?P<numkeys>\d+)\.lua$")
 
 

@@ -18,8 +18,9 @@ import msgpack
 
 from .entry import Entry, RunState
 from .errors import ConfigError, CorruptRecord, EntryNotFound, LuaschedError
-from .keys import DEFAULT_CLUSTER, Keyspace, ShardKeys, shard_name
-from .schedules import Cron, refill as cron_refill
+from .keys import DEFAULT_CLUSTER, Keyspace, shard_name
+from .schedules import Cron
+from .schedules import refill as cron_refill
 from .scripts import Scripts
 
 log = logging.getLogger(__name__)
@@ -366,7 +367,7 @@ class Store:
             state = RunState.unpack(meta)
         except CorruptRecord:
             return b""
-        return msgpack.packb([state.last_run_at, state.total_run_count, state.last_fire])
+        return bytes(msgpack.packb([state.last_run_at, state.total_run_count, state.last_fire]))
 
 
 def _now(now: int | None) -> str:

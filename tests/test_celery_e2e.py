@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -207,7 +206,7 @@ def test_a_killed_beat_loses_no_fire_and_a_republished_fire_runs_once(fleet, red
             return False
 
         wait_until(claim_some, 10, "due fires to orphan")
-        delivered = lambda tid: r.lrange(f"{prefix}:delivered", 0, -1).count(tid.encode())  # noqa: E731
+        delivered = lambda tid: r.lrange(f"{prefix}:delivered", 0, -1).count(tid.encode())
         wait_until(lambda: all(delivered(t) >= 2 for t in orphans), 60, "orphaned fires re-published")
         time.sleep(SECONDS / 6)
         until = store.time_ms() - 3000

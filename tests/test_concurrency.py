@@ -8,8 +8,8 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import pytest
-
 from claimers import claim_until
+
 from luasched.entry import Entry
 from luasched.schedules import Every
 from luasched.store import Store

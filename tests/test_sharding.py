@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 import redis
-
 from consul_double import ConsulDouble
+
 from luasched import ring
 from luasched.audit import audit
 from luasched.entry import Entry

@@ -284,7 +284,7 @@ def test_buckets_split_a_queue_into_shards(backend, prefix) -> None:
 
 def test_noscript_after_script_flush_recovers_transparently(store: Store) -> None:
     store.upsert(every("e", 60), now=T0)
-    flush = getattr(store.client, "script_flush")
+    flush = store.client.script_flush
     flush()
     assert [f.name for f in store.claim("celery", now=T0 + MIN).fires] == ["e"]
 
