@@ -14,8 +14,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import urllib.parse
+
 import redis
 from redis.cluster import RedisCluster
+from redis.sentinel import Sentinel
 
 from .errors import ConfigError
 
@@ -92,13 +95,35 @@ def _environment() -> dict[str, str]:
 
 
 def connect(settings: Settings) -> Any:
-    """A bytes Redis client for ``settings.redis_url`` (a RedisCluster when asked)."""
+    """A bytes Redis client for ``settings.redis_url``.
+
+    ``redis://`` / ``rediss://`` / ``unix://`` name one server (a node of a Redis Cluster
+    when ``redis_cluster`` is set); ``redis+sentinel://[:password@]host:port[,host:port...]/
+    <master name>[/db]`` asks Sentinel for the current master of that name.
+    """
+    url = settings.redis_url
     try:
+        if url.startswith("redis+sentinel://"):
+            return _sentinel_master(url)
         if settings.redis_cluster:
-            return RedisCluster.from_url(settings.redis_url)
-        return redis.Redis.from_url(settings.redis_url)
+            return RedisCluster.from_url(url)
+        return redis.Redis.from_url(url)
     except ValueError as exc:
-        raise ConfigError(f"redis_url={settings.redis_url!r}: {exc}") from None
+        raise ConfigError(f"redis_url={url!r}: {exc}") from None
+
+
+def _sentinel_master(url: str) -> redis.Redis:
+    parts = urllib.parse.urlsplit(url)
+    path = [p for p in parts.path.split("/") if p]
+    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise ValueError("expected redis+sentinel://host:port[,host:port]/<master name>[/db]")
+    hosts = []
+    for item in parts.netloc.rpartition("@")[2].split(","):
+        host, _, port = item.rpartition(":")
+        hosts.append((host or "127.0.0.1", int(port or 26379)))
+    sentinel = Sentinel(hosts, socket_timeout=5)
+    return sentinel.master_for(path[0], db=int(path[1]) if len(path) == 2 else 0,
+                               password=parts.password or None)
 
 
 def _number(name: str, value: Any, kind: type) -> Any:

@@ -371,3 +371,29 @@ class RedisClusterServer:
                     f"CLUSTER INFO per node: {infos}. Check the logs in {self.nodes[0].dir}."
                 )
             time.sleep(_POLL_INTERVAL * 5)
+
+
+class SentinelServer(RedisServer):
+    """A Sentinel process (same binary) watching ``master`` under ``name``.
+
+    ``url`` is the ``redis+sentinel://`` URL that :func:`luasched.config.connect` takes.
+    """
+
+    def __init__(self, master: RedisServer, name: str = "mymaster", **kwargs: Any) -> None:
+        super().__init__(master.binary, **kwargs)
+        self.master = master
+        self.name = name
+
+    @property
+    def url(self) -> str:
+        return f"redis+sentinel://{self.host}:{self.port}/{self.name}/0"
+
+    def _command(self) -> list[str]:
+        config = self.dir / "sentinel.conf"
+        config.write_text(
+            f"sentinel monitor {self.name} {self.master.host} {self.master.port} 1\n"
+            f"sentinel down-after-milliseconds {self.name} 1000\n"
+        )
+        return [self.binary, str(config), "--sentinel", "--port", str(self.port),
+                "--bind", self.host, "--dir", str(self.dir),
+                "--logfile", str(self.dir / "server.log")]
