@@ -12,9 +12,9 @@
   KEYS[1] due ZSET, KEYS[2] meta HASH, KEYS[3] defs HASH,
   KEYS[4] leases ZSET   "<instant ms>:<entry name>" -> lease expiry (ms)
   KEYS[5] refill SET, KEYS[6] quarantine HASH
-  KEYS[7] fire log STREAM (capped; see includes/log_fire.lua)
+  KEYS[7] fire log STREAM (capped; see includes/log_fires.lua)
   ARGV[1] now override (ms, '' = Redis TIME)
-  ARGV[2] batch bound (fires)
+  ARGV[2] batch bound (fires, at most 5000)
   ARGV[3] lease (ms)
   ARGV[4] replica id (for the fire log), ARGV[5] fire log length (0 = no log)
   Returns {now, next due score (-1 = none), earliest lease expiry (-1 = none),
@@ -23,9 +23,9 @@
 --@include now_ms
 --@include meta
 --@include due_score
---@include schedule_next
 --@include quarantine
---@include log_fire
+--@include log_fires
+--@include call_chunked
 
 local LOW_WATER = 4
 local now = now_ms(ARGV[1])
@@ -73,12 +73,17 @@ local function due_instants(m)
 end
 
 local names = redis.call('ZRANGE', KEYS[1], '-inf', now, 'BYSCORE', 'LIMIT', 0, batch)
-for _, name in ipairs(names) do
+local metas = #names > 0 and redis.call('HMGET', KEYS[2], unpack(names)) or {}
+local defs = #names > 0 and redis.call('HMGET', KEYS[3], unpack(names)) or {}
+-- writes are collected and sent once per command at the end
+local meta_writes, due_adds, due_removals, leases, logged = {}, {}, {}, {}, {}
+
+for i, name in ipairs(names) do
   if nfires >= batch then
     break
   end
-  local m, err = decode_meta(redis.call('HGET', KEYS[2], name))
-  local def = redis.call('HGET', KEYS[3], name)
+  local m, err = decode_meta(metas[i])
+  local def = defs[i]
   if not m or not def then
     err = err or 'definition missing'
     quarantine(entry_keys, name, err, now)
@@ -87,7 +92,7 @@ for _, name in ipairs(names) do
   else
     local instant, k, missed, ends = due_instants(m)
     if not instant then
-      redis.call('ZREM', KEYS[1], name)
+      due_removals[#due_removals + 1] = name
       redis.call('SADD', KEYS[5], name)
     else
       local first
@@ -108,8 +113,10 @@ for _, name in ipairs(names) do
       end
       for j = first, last - 1 do
         local t = instant(j)
-        redis.call('ZADD', KEYS[4], lease_until, ms_str(t) .. ':' .. name)
-        log_fire(KEYS[7], log_len, name, t, now, replica, 'claim')
+        leases[#leases + 1] = lease_until
+        leases[#leases + 1] = ms_str(t) .. ':' .. name
+        logged[#logged + 1] = name
+        logged[#logged + 1] = t
         fires[#fires + 1] = name
         fires[#fires + 1] = t
         fires[#fires + 1] = def
@@ -139,11 +146,23 @@ for _, name in ipairs(names) do
         m[NEXT] = 0
         redis.call('SREM', KEYS[5], name)
       end
-      redis.call('HSET', KEYS[2], name, cmsgpack.pack(m))
-      schedule_next(m, KEYS[1], name)
+      meta_writes[#meta_writes + 1] = name
+      meta_writes[#meta_writes + 1] = cmsgpack.pack(m)
+      if m[NEXT] > 0 and m[PAUSED] == 0 then
+        due_adds[#due_adds + 1] = due_score(m, name, m[NEXT])
+        due_adds[#due_adds + 1] = name
+      else
+        due_removals[#due_removals + 1] = name
+      end
     end
   end
 end
+
+call_chunked('HSET', KEYS[2], meta_writes)
+call_chunked('ZADD', KEYS[1], due_adds)
+call_chunked('ZREM', KEYS[1], due_removals)
+call_chunked('ZADD', KEYS[4], leases)
+log_fires(KEYS[7], log_len, logged, now, replica, 'claim')
 
 local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local lease = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')

@@ -11,25 +11,27 @@
   Returns {now, {name, instant, definition, ...}}
 ]]
 --@include now_ms
---@include log_fire
+--@include log_fires
 
 local now = now_ms(ARGV[1])
 local lease_until = now + tonumber(ARGV[3])
-local fires = {}
+local fires, logged = {}, {}
 local expired = redis.call('ZRANGE', KEYS[1], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
 for _, member in ipairs(expired) do
   local sep = string.find(member, ':', 1, true)
   local name = string.sub(member, sep + 1)
   local def = redis.call('HGET', KEYS[2], name)
   if def then
+    local instant = tonumber(string.sub(member, 1, sep - 1))
     redis.call('ZADD', KEYS[1], lease_until, member)
-    log_fire(KEYS[3], tonumber(ARGV[5]), name, tonumber(string.sub(member, 1, sep - 1)), now,
-      ARGV[4], 'reclaim')
     fires[#fires + 1] = name
-    fires[#fires + 1] = tonumber(string.sub(member, 1, sep - 1))
+    fires[#fires + 1] = instant
     fires[#fires + 1] = def
+    logged[#logged + 1] = name
+    logged[#logged + 1] = instant
   else
     redis.call('ZREM', KEYS[1], member)
   end
 end
+log_fires(KEYS[3], tonumber(ARGV[5]), logged, now, ARGV[4], 'reclaim')
 return {now, fires}

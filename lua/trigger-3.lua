@@ -10,7 +10,8 @@
   Returns the fire's instant (ms), or false when there is no such entry
 ]]
 --@include now_ms
---@include log_fire
+--@include log_fires
+--@include ms_str
 
 local now = now_ms(ARGV[1])
 local name = ARGV[2]
@@ -18,6 +19,6 @@ if redis.call('HEXISTS', KEYS[1], name) == 0 then
   return false
 end
 redis.call('ZADD', KEYS[2], now, ms_str(now) .. ':' .. name)
-log_fire(KEYS[3], tonumber(ARGV[6]), name, now, now, ARGV[5], 'trigger')
+log_fires(KEYS[3], tonumber(ARGV[6]), {name, now}, now, ARGV[5], 'trigger')
 redis.call('PUBLISH', ARGV[3], ARGV[4])
 return now

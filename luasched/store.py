@@ -26,6 +26,7 @@ from .scripts import Scripts
 log = logging.getLogger(__name__)
 
 CRON_AHEAD = 16  # instants a cron buffer holds beyond now
+MAX_BATCH = 5000  # most fires one claim script takes (Lua's stack bounds its argument lists)
 _FIRE_NS = uuid.UUID("5f1c3a52-6d1e-4b8e-9a57-3c2f0e6a9b10")
 
 
@@ -73,7 +74,7 @@ class Claim:
 
 @dataclass(frozen=True)
 class LoggedFire:
-    """One record of a shard's fire log."""
+    """One fire of a shard's fire log."""
 
     shard: str
     entry: str
@@ -83,13 +84,20 @@ class LoggedFire:
     kind: str  # claim, reclaim or trigger
 
     @property
+    def fire_id(self) -> str:
+        return f"{self.instant}:{self.entry}"
+
+    @property
     def lateness_ms(self) -> int:
         return self.claimed - self.instant
 
     @classmethod
-    def from_fields(cls, shard: str, fields: Mapping[bytes, bytes]) -> LoggedFire:
-        return cls(shard, fields[b"e"].decode(), int(fields[b"i"]), int(fields[b"c"]),
-                   fields[b"r"].decode(), fields[b"k"].decode())
+    def from_record(cls, shard: str, fields: Mapping[bytes, bytes]) -> list[LoggedFire]:
+        """The fires of one log record (one record per claim, reclaim or trigger)."""
+        flat = msgpack.unpackb(fields[b"f"])
+        claimed, replica, kind = int(fields[b"c"]), fields[b"r"].decode(), fields[b"k"].decode()
+        return [cls(shard, flat[i], int(flat[i + 1]), claimed, replica, kind)
+                for i in range(0, len(flat), 2)]
 
 
 @dataclass(frozen=True)
@@ -106,7 +114,7 @@ class Store:
 
     def __init__(self, client: Any, *, prefix: str = "luasched", cluster: str = DEFAULT_CLUSTER,
                  default_timezone: str = "UTC", lease: float = 15.0,
-                 buckets: Mapping[str, int] | None = None, fire_log: int = 10_000) -> None:
+                 buckets: Mapping[str, int] | None = None, fire_log: int = 1000) -> None:
         if lease <= 0:
             raise ConfigError(f"lease={lease!r}: a lease must be a positive number of seconds")
         self.client = client
@@ -114,7 +122,7 @@ class Store:
         self.default_timezone = default_timezone
         self.lease_ms = round(lease * 1000)
         self.buckets = dict(buckets or {})
-        self.fire_log = fire_log  # entries kept per shard in the fire log (0 = no log)
+        self.fire_log = fire_log  # records (one per claim) kept per shard's fire log; 0 = none
         self.scripts = Scripts(client)
 
     @property
@@ -240,8 +248,8 @@ class Store:
     def claim(self, shard: str, batch: int = 1000, *, replica: str = "",
               now: int | None = None) -> Claim:
         """Claim and lease at most ``batch`` due fires of ``shard`` in one round trip."""
-        if batch < 1:
-            raise ConfigError(f"batch={batch!r}: a claim takes at least one fire")
+        if not 1 <= batch <= MAX_BATCH:
+            raise ConfigError(f"batch={batch!r}: a claim takes 1 to {MAX_BATCH} fires")
         sk = self.keys.shard(shard)
         raw_now, head, lease, refill_pending, flat, bad = self.scripts(
             "claim", [sk.due, sk.meta, sk.defs, sk.leases, sk.refill, sk.quarantine, sk.log],
@@ -293,13 +301,12 @@ class Store:
     def fire_log_of(self, shard: str, count: int = 100, entry: str | None = None) -> list[LoggedFire]:
         """The newest fires of a shard's log (newest first), optionally of one entry."""
         out: list[LoggedFire] = []
-        for _, fields in self.client.xrevrange(self.keys.shard(shard).log, count=count if entry is None else None):
-            fire = LoggedFire.from_fields(shard, fields)
-            if entry is None or fire.entry == entry:
-                out.append(fire)
-                if len(out) >= count:
-                    break
-        return out
+        for _, fields in self.client.xrevrange(self.keys.shard(shard).log):
+            fires = LoggedFire.from_record(shard, fields)
+            out += [f for f in reversed(fires) if entry is None or f.entry == entry]
+            if len(out) >= count:
+                break
+        return out[:count]
 
     def refill(self, shard: str, *, now: int | None = None, limit: int = 500) -> int:
         """Compute the next instants of the shard's cron entries waiting for them."""

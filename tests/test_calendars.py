@@ -124,7 +124,7 @@ def croniter_instants(expr: str, tz: str, after: int, count: int) -> list[int]:
     while len(out) < count:
         when = it.get_next(datetime)
         first = when.replace(tzinfo=None).replace(tzinfo=when.tzinfo, fold=0)
-        if fixed and first.utcoffset() != when.utcoffset() and first < when:
+        if fixed and first.utcoffset() != when.utcoffset() and first.timestamp() < when.timestamp():
             continue
         ms = round(when.timestamp() * 1000)
         if not out or ms > out[-1]:
