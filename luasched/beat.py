@@ -101,6 +101,7 @@ class Replica:
         self._last_rescue = -1e9
         self._clock_reported = -1e9
         self._offset_ms: float | None = None
+        self._assigned: tuple[object, set[str]] = (None, set())
         self._backoff = 0.0
         self._listener: _ChangeListener | None = None
 
@@ -128,14 +129,15 @@ class Replica:
             self.close()
 
     def stop(self) -> None:
-        """Ask the loop to finish its current step, leave the membership and return."""
+        """Ask the loop to stop claiming, publish and ack what it claimed, leave the
+        membership and return. Safe to call from a signal handler (sets flags only)."""
         self._stopping.set()
         self._wake.set()
 
     def close(self) -> None:
-        """Leave the membership first, so others take over at once, then stop listening.
+        """Leave the membership, so others take over at once, then stop listening.
 
-        Fires claimed in the current step were already published and acked by then.
+        Fires claimed in the last step were already published and acked by then.
         """
         try:
             self.membership.leave()
@@ -167,11 +169,14 @@ class Replica:
         return self._sleep_seconds()
 
     def owned_shards(self) -> set[str]:
-        """The shards the ring gives this replica now."""
+        """The shards the ring gives this replica now (recomputed only when members or
+        shards changed)."""
         members = self.membership.members()
-        owned = ring.assign(members, self._shards).get(self.replica_id, set())
-        self.observer.ownership(members, owned)
-        return owned
+        key = (tuple(members), frozenset(self._shards))
+        if key != self._assigned[0]:
+            self._assigned = (key, ring.assign(members, self._shards).get(self.replica_id, set()))
+            self.observer.ownership(members, self._assigned[1])
+        return self._assigned[1]
 
     def _step(self) -> None:
         self._refresh_shards()
@@ -180,6 +185,8 @@ class Replica:
             dirty, self._dirty = self._dirty, set()
         now = self.redis_now_estimate()
         for shard in sorted(mine):
+            if self._stopping.is_set():
+                return
             state = self._state.setdefault(shard, _ShardState())
             if shard in dirty or now is None or _due(state.next_due, now) or _due(state.lease_due, now):
                 self._run_shard(shard)
@@ -205,7 +212,7 @@ class Replica:
                 self.observer.reclaimed(shard, len(fires))
                 self._publish(shard, fires, claim.now)
             self._state[shard] = _ShardState(claim.next_due, claim.lease_due)
-            if not claim.more_due:
+            if not claim.more_due or self._stopping.is_set():
                 return
 
     def _publish(self, shard: str, fires: Sequence[Fire], now: int) -> None:
