@@ -21,7 +21,7 @@ import redis
 from rich.console import Console
 
 from . import doctor as doctor_checks
-from . import views
+from . import redbeat_import, views
 from .config import Settings
 from .entryedit import new_entry, updated_entry
 from .errors import ConfigError, EntryNotFound, LuaschedError
@@ -345,6 +345,38 @@ def trigger(store: Store, settings: Settings, name: str) -> None:
     instant = store.trigger(name, by=f"cli@{socket.gethostname()}")
     click.echo(f"triggered {name!r} at {views.iso(instant)}; the owning replica publishes it "
                "on its next step")
+
+
+@cli.command("import-redbeat")
+@_store_command
+@click.option("--redbeat-url", help="Redis of the RedBeat schedule [the luasched Redis].")
+@click.option("--redbeat-prefix", default="redbeat:", show_default=True,
+              help="RedBeat's key prefix (redbeat_key_prefix).")
+@click.option("--timezone", "tz", help="Timezone RedBeat evaluated crontabs in (the Celery "
+              "app's timezone) [timezone setting].")
+@click.option("--default-queue", default="celery", show_default=True,
+              help="Queue of entries whose options name none.")
+@click.option("--apply", "write", is_flag=True, help="Write; without it, only show the plan.")
+@click.option("--skip-invalid", is_flag=True, help="With --apply: import the rest when some "
+              "entries cannot be imported.")
+@_json_option
+def import_redbeat(store: Store, settings: Settings, redbeat_url: str | None, redbeat_prefix: str,
+                   tz: str | None, default_queue: str, write: bool, skip_invalid: bool,
+                   as_json: bool) -> None:
+    """Copy a RedBeat schedule into luasched, keeping last_run_at and total_run_count.
+
+    A dry run unless --apply. Entries that exist in luasched already are left alone.
+    """
+    source = store.client
+    if redbeat_url:
+        source = redis.Redis.from_url(redbeat_url)
+        click.get_current_context().call_on_close(source.close)
+    items = redbeat_import.read_redbeat(source, store, redbeat_prefix, tz or settings.timezone,
+                                        default_queue)
+    created = redbeat_import.apply(store, items, skip_invalid) if write else 0
+    _print(as_json, {"applied": write, "created": created,
+                     "entries": [views.import_json(i) for i in items]},
+           views.import_table(items), views.import_summary(items, write, created))
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .doctor import Finding
+from .redbeat_import import CREATE, EXISTS, INVALID, Item
 from .schedules import Cron, Every, Schedule, from_ms
 from .status import ClusterStatus
 from .store import LoggedFire, StoredEntry
@@ -86,6 +87,15 @@ def ring_json(status: ClusterStatus, grace_ms: int) -> dict[str, Any]:
     }
 
 
+def import_json(item: Item) -> dict[str, Any]:
+    entry = item.entry
+    return {"name": item.name, "action": item.action, "problem": item.problem or None,
+            "last_run_at": iso(item.last_run_at), "total_run_count": item.total_run_count,
+            "entry": None if entry is None else {
+                "task": entry.task, "schedule": _schedule_json(entry.schedule),
+                "queue": entry.queue, "paused": entry.paused, "static": entry.static}}
+
+
 def finding_json(finding: Finding) -> dict[str, Any]:
     return {"check": finding.check, "severity": finding.severity, "cause": finding.cause,
             "fix": finding.fix}
@@ -145,6 +155,25 @@ def findings_table(findings: Sequence[Finding]) -> Table:
     return table(None, ["", "check", "finding", "fix"],
                  ([Text(f.severity, style=SEVERITY_STYLE[f.severity]), f.check, f.cause, f.fix]
                   for f in findings))
+
+
+def import_table(items: Sequence[Item]) -> Table:
+    return table("RedBeat entries", ["name", "action", "task", "schedule", "queue",
+                                     "last run (UTC)", "runs", "static", "note"],
+                 ([i.name, i.action, i.entry and i.entry.task,
+                   i.entry and schedule_text(i.entry.schedule), i.entry and i.entry.queue,
+                   iso(i.last_run_at), i.total_run_count, "yes" if i.entry and i.entry.static
+                   else "", i.problem or ("paused" if i.entry and i.entry.paused else "")]
+                  for i in items))
+
+
+def import_summary(items: Sequence[Item], applied: bool, created: int) -> str:
+    counts = {a: sum(i.action == a for i in items) for a in (CREATE, EXISTS, INVALID)}
+    rest = (f"{counts[EXISTS]} already in luasched (left alone), "
+            f"{counts[INVALID]} cannot be imported")
+    if applied:
+        return f"imported {created} entries; {rest}"
+    return f"dry run: {counts[CREATE]} to import; {rest}. Run again with --apply to write."
 
 
 def _lag(shard: dict[str, Any]) -> Text:
