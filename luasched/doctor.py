@@ -26,6 +26,7 @@ Severity = Literal["ok", "info", "warning", "error"]
 PROBLEMS = ("warning", "error")
 MIN_VERSION = (6, 2)
 CLOCK_TOLERANCE_MS = 1000  # larger offsets are reported
+CLOCK_REPORT_AGE_MS = 60_000  # older clock reports (replicas that died) are ignored
 LATE_MS = 1000  # a p99 lateness above this is reported
 LOG_SAMPLE = 200  # newest fires per shard read for lateness
 
@@ -196,7 +197,8 @@ def check_replicas(ctx: Context) -> Iterator[Finding]:
 
 def check_clocks(ctx: Context) -> Iterator[Finding]:
     here = measure_offset(ctx.store)
-    offsets = [(f"replica {c.replica}", c.offset_ms) for c in read_clocks(ctx.store)]
+    offsets = [(f"replica {c.replica}", c.offset_ms) for c in read_clocks(ctx.store)
+               if c.age_ms(ctx.status.now) <= CLOCK_REPORT_AGE_MS]
     offsets.append(("this host", here))
     skewed = [(who, ms) for who, ms in offsets if abs(ms) > CLOCK_TOLERANCE_MS]
     for who, ms in skewed:

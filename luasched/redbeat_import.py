@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import msgpack
-
 from .entry import Entry, Routing
 from .errors import LuaschedError
 from .schedules import Cron, Every, Schedule, zone
@@ -77,28 +75,10 @@ def apply(store: Store, items: list[Item], skip_invalid: bool = False) -> int:
     created = 0
     for item in items:
         if item.action == CREATE and item.entry is not None:
-            create_with_state(store, item.entry, item.last_run_at, item.total_run_count)
+            store.upsert(item.entry,
+                         run_state=(item.last_run_at, item.total_run_count, item.last_run_at))
             created += 1
     return created
-
-
-def create_with_state(store: Store, entry: Entry, last_run_at: int, total_run_count: int) -> None:
-    """Create ``entry`` (absent from the store) with the given run state.
-
-    Store.upsert carries run state in only when an entry changes shard, so this runs the
-    same upsert script with the state as its carried-in ARGV[7]; then Store.upsert saves the
-    entry again (same schedule signature: state and pending instant are kept), which records
-    it in the cluster's index and fills a cron entry's instants. (Both become one call when
-    Store.upsert takes the carried state as an argument.)
-    """
-    entry = entry.with_default_timezone(store.default_timezone)
-    shard = store.shard_of(entry)
-    sk = store.keys.shard(shard)
-    carried = msgpack.packb([last_run_at, total_run_count, last_run_at])
-    store.scripts("upsert", [sk.defs, sk.meta, sk.due, sk.refill],
-                  ["", entry.name, entry.pack(), msgpack.packb(entry.plan()),
-                   store.keys.channel, shard, carried])
-    store.upsert(entry)
 
 
 def _item(name: str, definition: dict[str, Any], meta: dict[str, Any], static: bool, tz: str,

@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from .beat import BeatSettings, Observer, Replica
-from .clocks import ClockReporter
 from .config import Settings, connect
 from .membership import Membership, membership_from_settings
-from .observers import Fanout
 from .publish import CeleryPublisher
 from .store import Store
 
@@ -33,16 +31,15 @@ def build_replica(settings: Settings, store: Store, app: Any,
                   max_sleep: float | None = None) -> Replica:
     """A replica of ``store``'s cluster publishing through Celery ``app``, not yet started.
 
-    It reports its clock offset (for `luasched doctor`) and, when ``settings.metrics_port``
-    is set, serves Prometheus metrics on that port.
+    When ``settings.metrics_port`` is set, it serves Prometheus metrics on that port.
     """
     beat = BeatSettings(batch=settings.batch, max_sleep=max_sleep or settings.max_sleep,
                         rescue_grace=settings.rescue_grace)
     membership = build_membership(settings, store)
-    observers: list[Observer] = [ClockReporter(store, membership.replica_id)]
+    observer: Observer | None = None
     if settings.metrics_port is not None:
         from .metrics import serve
 
-        observers.append(serve(settings.metrics_port))
+        observer = serve(settings.metrics_port)
     return Replica(store, CeleryPublisher(app, membership.replica_id), membership, beat,
-                   Fanout(observers))
+                   observer)

@@ -13,11 +13,13 @@ import pytest
 import redis
 from click.testing import CliRunner
 
-from luasched.clocks import read_clocks, report_clock
+from luasched.beat import Replica
+from luasched.clocks import read_clocks
 from luasched.cli import cli
 from luasched.doctor import version_finding
 from luasched.embedded import RedisServer
 from luasched.entry import Entry
+from luasched.membership import StaticMembership
 from luasched.membership.redis import RedisMembership
 from luasched.schedules import Cron, Every, Once
 from luasched.store import Store
@@ -133,12 +135,25 @@ def test_no_live_replica_is_an_error(store: Store, doctor: Doctor) -> None:
     assert "luasched.celery:Scheduler" in finding["fix"]
 
 
+def report_clock(store: Store, replica: str, offset_ms: int, age_ms: int = 0) -> None:
+    """A clock report as a replica writes it (luasched/beat.py): offset and its local time."""
+    local = store.time_ms() + offset_ms - age_ms
+    store.client.hset(store.keys.clocks, replica, f"{offset_ms}:{local}")
+
+
+def test_replicas_report_their_clocks(store: Store) -> None:
+    replica = Replica(store, publisher=None, membership=StaticMembership("replica-9"))  # type: ignore[arg-type]
+    replica.step()
+    [report] = read_clocks(store)
+    assert report.replica == "replica-9" and abs(report.offset_ms) < 1000
+    assert abs(report.age_ms(store.time_ms())) < 1000
+
+
 def test_a_replica_whose_clock_is_off_is_named(store: Store, doctor: Doctor,
                                                replica: RedisMembership) -> None:
-    report_clock(store, "replica-1", 5_000, store.time_ms())
-    report_clock(store, "replica-2", -40, store.time_ms())
-    assert {c.replica: c.offset_ms for c in read_clocks(store)} == {"replica-1": 5000,
-                                                                   "replica-2": -40}
+    report_clock(store, "replica-1", 5_000)
+    report_clock(store, "replica-2", -40)
+    report_clock(store, "long-gone", 90_000, age_ms=3_600_000)
     [finding] = found(doctor(), "clocks")
     assert "replica replica-1" in finding["cause"] and "5.0 s ahead of" in finding["cause"]
     assert "chrony" in finding["fix"]
