@@ -72,7 +72,7 @@ def _settings_options(func: Any) -> Any:
     return func
 
 
-def _store_command(func: Callable[..., Any]) -> Callable[..., Any]:
+def _store_command(func: Callable[..., Any]) -> Any:
     """The settings options, then ``func(store=..., settings=..., **its options)``.
 
     The store's client is closed when the command ends.

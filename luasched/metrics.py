@@ -16,8 +16,14 @@ from .errors import ConfigError
 from .store import Claim, Fire
 
 try:
-    from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-    from prometheus_client import start_http_server
+    from prometheus_client import (
+        REGISTRY,
+        CollectorRegistry,
+        Counter,
+        Gauge,
+        Histogram,
+        start_http_server,
+    )
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ConfigError("metrics need prometheus-client: pip install luasched[metrics]") from exc
 

@@ -50,12 +50,12 @@ def read_redbeat(client: Any, store: Store, prefix: str = "redbeat:", tz: str = 
     items = []
     for key in keys:
         raw_definition, raw_meta = client.hmget(key, ["definition", "meta"])
-        name = key[len(prefix):] if key.startswith(prefix) else key
+        name = key.removeprefix(prefix)
         try:
             if raw_definition is None:
                 raise ValueError(f"{key} has no definition")
             definition, meta = _loads(raw_definition), _loads(raw_meta) if raw_meta else {}
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             items.append(Item(name, None, 0, 0, INVALID, f"unreadable: {exc}"))
             continue
         items.append(_item(name, definition, meta, name in statics, tz, default_queue, existing))
@@ -122,7 +122,7 @@ def _schedule(value: Any, last_run_at: int, tz: str) -> Schedule:
 def _loads(raw: bytes) -> dict[str, Any]:
     data = json.loads(raw, object_hook=_typed)
     if not isinstance(data, dict):
-        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        raise TypeError(f"expected a JSON object, got {type(data).__name__}")
     return data
 
 

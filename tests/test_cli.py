@@ -264,13 +264,13 @@ def test_the_installed_command_runs_as_a_module(redis_server: RedisServer, prefi
     base = [sys.executable, "-m", "luasched"]
     where = ["--redis-url", redis_server.url, "--key-prefix", prefix]
     added = subprocess.run([*base, "add", "e", "--task", "t", "--every", "5", *where],
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, check=False, timeout=60)
     assert added.returncode == 0, added.stderr
-    listed = subprocess.run([*base, "list", "--json", *where], capture_output=True, text=True,
+    listed = subprocess.run([*base, "list", "--json", *where], capture_output=True, text=True, check=False,
                             timeout=60)
     assert [e["name"] for e in json.loads(listed.stdout)] == ["e"]
     bad = subprocess.run([*base, "add", "f", "--task", "t", "--cron", "* * * 13 *", *where],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, check=False, timeout=60)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.strip().splitlines() == [
         "error: cron month=13: out of range 1-12"]

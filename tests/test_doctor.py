@@ -14,8 +14,8 @@ import redis
 from click.testing import CliRunner
 
 from luasched.beat import Replica
-from luasched.clocks import read_clocks
 from luasched.cli import cli
+from luasched.clocks import read_clocks
 from luasched.doctor import version_finding
 from luasched.embedded import RedisServer
 from luasched.entry import Entry
