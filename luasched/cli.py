@@ -26,6 +26,7 @@ from .config import Settings
 from .entryedit import new_entry, updated_entry
 from .errors import ConfigError, EntryNotFound, LuaschedError
 from .keys import DEFAULT_CLUSTER
+from .runtime import build_store
 from .status import cluster_status
 from .store import Store
 from .upcoming import next_instants
@@ -56,20 +57,26 @@ class Group(click.Group):
             raise Failure(f"{exc.format_message()} (see {where} --help)") from None
 
 
-def _settings_options(func: Any) -> Any:
-    """Options shared by every command: where the schedule lives."""
-    options = [
-        click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-                     help="TOML settings file ([luasched] table or top level)."),
-        click.option("--redis-url", help="Redis URL [env LUASCHED_REDIS_URL]."),
-        click.option("--redis-cluster/--no-redis-cluster", default=None,
-                     help="The URL names a node of a Redis Cluster."),
-        click.option("--key-prefix", help="Key prefix [luasched]."),
-        click.option("--cluster", help="Cluster name [default]."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+def _options(*options: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """One decorator applying click options in the order listed (as --help shows them)."""
+
+    def decorate(func: Any) -> Any:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+_settings_options = _options(  # shared by every command: where the schedule lives
+    click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+                 help="TOML settings file ([luasched] table or top level)."),
+    click.option("--redis-url", help="Redis URL [env LUASCHED_REDIS_URL]."),
+    click.option("--redis-cluster/--no-redis-cluster", default=None,
+                 help="The URL names a node of a Redis Cluster."),
+    click.option("--key-prefix", help="Key prefix [luasched]."),
+    click.option("--cluster", help="Cluster name [default]."),
+)
 
 
 def _store_command(func: Callable[..., Any]) -> Any:
@@ -77,7 +84,6 @@ def _store_command(func: Callable[..., Any]) -> Any:
 
     The store's client is closed when the command ends.
     """
-    from .runtime import build_store
 
     @_settings_options
     @functools.wraps(func)
@@ -105,39 +111,34 @@ def _print(as_json: bool, data: Any, *renderables: Any) -> None:
         console.print(renderable)
 
 
-def _entry_options(func: Any) -> Any:
-    """The options of `add` and `update` (values are parsed by luasched.entryedit)."""
-    options = [
-        click.option("--task", help="Task name, e.g. proj.tasks.cleanup."),
-        click.option("--every", type=float, help="Schedule: every SECONDS."),
-        click.option("--anchor", help="With --every: fire at anchor + k * interval "
-                     "(ISO time or epoch seconds; 0 aligns to the epoch)."),
-        click.option("--cron", help="Schedule: a cron expression, Unix field order "
-                     "(minute hour day-of-month month day-of-week; 6 fields: seconds first)."),
-        click.option("--tz", help="IANA timezone of --cron and of naive times [timezone setting]."),
-        click.option("--once", help="Schedule: once at this ISO 8601 time."),
-        click.option("--queue", help="Queue (the entry's shard) [celery]."),
-        click.option("--args", help="Positional arguments, a JSON array."),
-        click.option("--kwargs", help="Keyword arguments, a JSON object."),
-        click.option("--misfire", type=click.Choice(["coalesce", "skip", "all"]),
-                     help="What fires missed by more than --grace become [coalesce]."),
-        click.option("--grace", type=float, help="Seconds a fire may be late [10]."),
-        click.option("--max-catchup", type=int, help="Most missed fires --misfire all replays."),
-        click.option("--jitter", type=float, help="Seconds of deterministic jitter per fire."),
-        click.option("--expires", help="Seconds a fire stays valid, 'auto' or 'none'."),
-        click.option("--max-runs", type=int, help="Stop after this many fires (0: no limit)."),
-        click.option("--start", help="No fire before this time ('none' clears)."),
-        click.option("--end", help="No fire after this time ('none' clears)."),
-        click.option("--scope", type=click.Choice(["cluster", "global"]),
-                     help="global: only in the default cluster."),
-        click.option("--exchange", help="Exchange to publish to."),
-        click.option("--routing-key", help="Routing key to publish with."),
-        click.option("--priority", type=int, help="Message priority 0-255."),
-        click.option("--headers", help="Message headers, a JSON object."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+_entry_options = _options(  # of `add` and `update` (values parsed by luasched.entryedit)
+    click.option("--task", help="Task name, e.g. proj.tasks.cleanup."),
+    click.option("--every", type=float, help="Schedule: every SECONDS."),
+    click.option("--anchor", help="With --every: fire at anchor + k * interval "
+                 "(ISO time or epoch seconds; 0 aligns to the epoch)."),
+    click.option("--cron", help="Schedule: a cron expression, Unix field order "
+                 "(minute hour day-of-month month day-of-week; 6 fields: seconds first)."),
+    click.option("--tz", help="IANA timezone of --cron and of naive times [timezone setting]."),
+    click.option("--once", help="Schedule: once at this ISO 8601 time."),
+    click.option("--queue", help="Queue (the entry's shard) [celery]."),
+    click.option("--args", help="Positional arguments, a JSON array."),
+    click.option("--kwargs", help="Keyword arguments, a JSON object."),
+    click.option("--misfire", type=click.Choice(["coalesce", "skip", "all"]),
+                 help="What fires missed by more than --grace become [coalesce]."),
+    click.option("--grace", type=float, help="Seconds a fire may be late [10]."),
+    click.option("--max-catchup", type=int, help="Most missed fires --misfire all replays."),
+    click.option("--jitter", type=float, help="Seconds of deterministic jitter per fire."),
+    click.option("--expires", help="Seconds a fire stays valid, 'auto' or 'none'."),
+    click.option("--max-runs", type=int, help="Stop after this many fires (0: no limit)."),
+    click.option("--start", help="No fire before this time ('none' clears)."),
+    click.option("--end", help="No fire after this time ('none' clears)."),
+    click.option("--scope", type=click.Choice(["cluster", "global"]),
+                 help="global: only in the default cluster."),
+    click.option("--exchange", help="Exchange to publish to."),
+    click.option("--routing-key", help="Routing key to publish with."),
+    click.option("--priority", type=int, help="Message priority 0-255."),
+    click.option("--headers", help="Message headers, a JSON object."),
+)
 
 
 @click.group(cls=Group)
@@ -163,7 +164,7 @@ def beat(config_file: str | None, app_name: str, sync: bool, **flags: Any) -> No
     from celery.app.utils import find_app
 
     from .celery import entries_from_app
-    from .runtime import build_replica, build_store
+    from .runtime import build_replica
 
     app = find_app(app_name)
     settings = Settings.load(celery_conf=app.conf, file=config_file, overrides=flags)
