@@ -26,7 +26,7 @@ from .config import Settings
 from .entryedit import new_entry, updated_entry
 from .errors import ConfigError, EntryNotFound, LuaschedError
 from .keys import DEFAULT_CLUSTER
-from .runtime import build_store
+from .runtime import build_replica, build_store
 from .status import cluster_status
 from .store import Store
 from .upcoming import next_instants
@@ -164,7 +164,6 @@ def beat(config_file: str | None, app_name: str, sync: bool, **flags: Any) -> No
     from celery.app.utils import find_app
 
     from .celery import entries_from_app
-    from .runtime import build_replica
 
     app = find_app(app_name)
     settings = Settings.load(celery_conf=app.conf, file=config_file, overrides=flags)
