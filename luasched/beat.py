@@ -245,14 +245,22 @@ class Replica:
                 self._state.pop(shard, None)
 
     def _report_clock(self) -> None:
-        """Record this host's clock offset to Redis TIME; it never decides anything, but a
-        large one is worth a warning from `luasched doctor`."""
+        """Record this host's clock offset to Redis TIME (as measured at the last claim) and
+        forget reports older than a minute; the offset never decides anything, but a large
+        one is worth a warning from `luasched doctor`."""
         if time.monotonic() - self._clock_reported < self.settings.clock_every:
             return
-        local = time.time() * 1000
-        offset = round(local - self.store.time_ms())
-        self.store.client.hset(self.store.keys.clocks, self.replica_id, f"{offset}:{round(local)}")
         self._clock_reported = time.monotonic()
+        redis_now = self.redis_now_estimate()
+        if redis_now is None:
+            redis_now = self.store.time_ms()
+        local = round(time.time() * 1000)
+        clocks = self.store.keys.clocks
+        stale = [replica for replica, raw in self.store.client.hgetall(clocks).items()
+                 if int(raw.split(b":")[1]) < local - 60_000]
+        if stale:
+            self.store.client.hdel(clocks, *stale)
+        self.store.client.hset(clocks, self.replica_id, f"{local - redis_now}:{local}")
 
     def _refresh_shards(self) -> None:
         if time.monotonic() - self._shards_read >= self.settings.shards_every:

@@ -103,6 +103,14 @@ class Keyspace:
         return f"{self.base}:index"
 
     @property
+    def members(self) -> str:
+        return f"{self.base}:members"
+
+    @property
+    def members_channel(self) -> str:
+        return f"{self.base}:members-changed"
+
+    @property
     def clocks(self) -> str:
         return f"{self.base}:clocks"
 

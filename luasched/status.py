@@ -55,14 +55,9 @@ class ClusterStatus:
         return [h for h in self.heads if h.lag_ms(self.now) > grace_ms]
 
 
-def members_key(store: Store) -> str:
-    """The redis membership's ZSET (replica id -> expiry ms), see luasched/keys.py."""
-    return f"{store.keys.base}:members"
-
-
 def live_members(store: Store, now: int) -> dict[str, int]:
     """Replicas whose heartbeat has not expired at ``now``, with their expiry."""
-    rows = store.client.zrangebyscore(members_key(store), now + 1, "+inf", withscores=True)
+    rows = store.client.zrangebyscore(store.keys.members, now + 1, "+inf", withscores=True)
     return {member.decode(): int(expiry) for member, expiry in rows}
 
 

@@ -102,11 +102,11 @@ class Demo:
             self.read()
 
     def replica_of(self, pid: int) -> str:
-        members = [m.decode() for m in self.client.zrange(f"{PREFIX}:default:members", 0, -1)]
+        members = [m.decode() for m in self.client.zrange(self.store.keys.members, 0, -1)]
         return next((m for m in members if f":{pid}:" in m), f"pid {pid}")
 
     def view(self, beats: list[subprocess.Popen[bytes]]) -> Table:
-        alive = {m.decode() for m in self.client.zrange(f"{PREFIX}:default:members", 0, -1)}
+        alive = {m.decode() for m in self.client.zrange(self.store.keys.members, 0, -1)}
         per_replica = Counter(str(r["replica"]) for r in self.ran)
         table = Table(title=f"luasched demo: {len(beats)} beat replicas, 1 worker, "
                             f"{len(self.ran)} fires run")

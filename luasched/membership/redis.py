@@ -47,8 +47,8 @@ class RedisMembership(Membership):
         self.client = client
         self.ttl = ttl
         self.heartbeat = heartbeat
-        self.key = f"{keys.base}:members"
-        self.channel = f"{keys.base}:members-changed"
+        self.key = keys.members
+        self.channel = keys.members_channel
         self._scripts = Scripts(client)
         self._members: list[str] = []
         self._next_beat = 0.0
