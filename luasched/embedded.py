@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
@@ -100,7 +100,36 @@ class _ServerExited(LuaschedError):
     """Raised when the server process exits before it answers."""
 
 
-class RedisServer:
+_S = TypeVar("_S", bound="_Started")
+
+
+class _Started:
+    """Context manager protocol of the servers: ``start()`` on entry (cleaning up if that
+    fails), ``close()`` on exit."""
+
+    def start(self: _S) -> _S:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _S) -> _S:
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class RedisServer(_Started):
     """One server process; a context manager that starts it and cleans up after it.
 
     ``start()`` after ``stop()`` or ``kill()`` restarts on the same port and directory,
@@ -181,21 +210,6 @@ class RedisServer:
         if self._owns_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> RedisServer:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         state = "running" if self.is_running() else "stopped"
         return f"<RedisServer {self.url} {state} {self.binary}>"
@@ -274,7 +288,7 @@ class RedisServer:
         )
 
 
-class RedisClusterServer:
+class RedisClusterServer(_Started):
     """A Redis Cluster of ``masters`` nodes (no replicas); a context manager.
 
     Slots are split evenly with CLUSTER ADDSLOTS and the nodes joined with
@@ -334,21 +348,6 @@ class RedisClusterServer:
         """Stop every node and remove the directories the nodes created."""
         for node in self.nodes:
             node.close()
-
-    def __enter__(self) -> RedisClusterServer:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _wait_until_ok(self) -> None:
         """Poll CLUSTER INFO on every node until all report a complete, healthy cluster."""
