@@ -139,10 +139,16 @@ class Entry:
     # -- stored forms -------------------------------------------------------------------
 
     def pack(self) -> bytes:
-        """The definition record (msgpack map with schema version ``v``)."""
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data.update(v=SCHEMA_VERSION, schedule=self.schedule.to_dict(), routing=asdict(self.routing),
-                    args=list(self.args), start=self.start_ms or None, end=self.end_ms or None)
+        """The definition record: a msgpack map with schema version ``v`` holding the fields
+        that differ from their defaults (a minimal entry stays small in Redis)."""
+        stored = {"schedule": {k: v for k, v in self.schedule.to_dict().items() if v is not None},
+                  "routing": {k: v for k, v in asdict(self.routing).items() if v},
+                  "args": list(self.args), "start": self.start_ms or None, "end": self.end_ms or None}
+        data: dict[str, Any] = {"v": SCHEMA_VERSION}
+        for f in fields(self):
+            value = stored.get(f.name, getattr(self, f.name))
+            if f.name in ("name", "task", "schedule") or value != _DEFAULTS.get(f.name):
+                data[f.name] = value
         return bytes(msgpack.packb(data))
 
     def plan(self) -> list[Any]:
@@ -176,10 +182,10 @@ class Entry:
         try:
             data.pop("v")
             data["schedule"] = schedule_from_dict(data["schedule"])
-            data["routing"] = Routing(**data["routing"])
-            data["args"] = tuple(data["args"])
+            data["routing"] = Routing(**data.get("routing", {}))
+            data["args"] = tuple(data.get("args", ()))
             for name in ("start", "end"):
-                if data[name] is not None:
+                if data.get(name) is not None:
                     data[name] = data[name] / 1000
             return cls(**data)
         except (KeyError, TypeError, ScheduleError) as exc:
@@ -227,6 +233,12 @@ class RunState:
 # 0-based positions in the meta array; keep in step with lua/includes/meta.lua.
 META_ANCHOR, META_PAUSED, META_REV = 3, 11, 13
 META_LAST_RUN, META_COUNT, META_LAST_FIRE, META_NEXT, META_BUF, META_CURSOR = 14, 15, 16, 17, 18, 19
+
+
+# Stored-form defaults: a definition record leaves out fields equal to these.
+_DEFAULTS: dict[str, Any] = {
+    f.name: ([] if f.name == "args" else {} if f.name in ("kwargs", "routing") else f.default)
+    for f in fields(Entry) if f.name not in ("name", "task", "schedule")}
 
 
 @lru_cache(maxsize=16384)
