@@ -58,7 +58,8 @@ def test_claim_reports_each_batch_size_beside_the_floor(tmp_path: Path,
         assert row["fires"] == 100
         assert row["claim_client_fires_per_s"] > 0 and row["floor_client_fires_per_s"] > 0
         assert row["claim_server_fires_per_s"] > 0 and 0 < row["server_ratio"] < 100
-        assert 0 < row["max_claim_server_ms"] <= row["max_claim_client_ms"]
+        longest = row["max_claim_server_ms"]  # None: no call took 1 ms
+        assert longest is None or 0 < longest <= row["max_claim_client_ms"]
     assert len(data["targets"]) == 3
 
 

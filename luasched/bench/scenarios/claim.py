@@ -3,22 +3,23 @@
 
 ``--entries`` interval entries (60 s) share one shard and are all due at one instant; each
 round claims all of them (``Store.claim`` with an explicit instant, one minute later per
-round, so every call finds exactly ``batch`` due fires; acks follow each call, untimed;
-one untimed round warms up first).
-The floor pops ``batch`` members of a ZSET of as many members and re-adds each one minute
-later. Client figures time the whole call from Python (``Store.claim`` decodes the fires
-too); server figures are Redis's own execution time from SLOWLOG. The ratio to the floor is
-the figure; the longest single claim call at batch 1,000 is reported too.
+round, so every call finds exactly ``batch`` due fires), then acks them, untimed; one
+untimed round warms up first. The floor pops ``batch`` members of a ZSET of as many members
+and re-adds each one minute later. Client figures time each call from Python
+(``Store.claim`` decodes the fires too); server figures are Redis's own execution time
+(:mod:`luasched.bench.servertime`). The ratio to the floor is the figure; the longest
+single claim call is reported too (``-``: none took 1 ms).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from itertools import islice
+
+from luasched.store import Fire
 
 from ..context import Bench
 from ..load import load
@@ -29,6 +30,7 @@ from ..workloads import Job
 
 BATCHES = (1, 10, 100, 1000)
 MINUTE = 60_000
+ACK_CHUNK = 5000
 FLOOR = """
 -- the least a claim can do: pop ARGV[1] members, re-add each one minute later
 local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[1])
@@ -52,7 +54,7 @@ class Calls:
     calls: int = 0
     client_s: float = 0.0
     max_client_s: float = 0.0
-    server_us: list[int] | None = None
+    server_us: int = 0
 
     def add(self, fires: int, seconds: float) -> None:
         self.fires += fires
@@ -60,13 +62,17 @@ class Calls:
         self.client_s += seconds
         self.max_client_s = max(self.max_client_s, seconds)
 
-    def row(self) -> dict[str, Value]:
-        server = sum(self.server_us) if self.server_us else None
-        return {"fires": self.fires, "calls": self.calls,
-                "client_fires_per_s": self.fires / self.client_s if self.client_s else None,
-                "server_fires_per_s": self.fires * 1e6 / server if server else None,
-                "max_client_ms": self.max_client_s * 1000,
-                "max_server_ms": max(self.server_us) / 1000 if self.server_us else None}
+    @property
+    def client_per_s(self) -> float | None:
+        return self.fires / self.client_s if self.client_s else None
+
+    @property
+    def server_per_s(self) -> float | None:
+        return self.fires * 1e6 / self.server_us if self.server_us else None
+
+    @property
+    def server_us_per_fire(self) -> float | None:
+        return self.server_us / self.fires if self.fires else None
 
 
 class Claimer:
@@ -85,22 +91,55 @@ class Claimer:
         with bar(self.bench.console, f"loading {count:,} entries", count) as progress:
             load(self.store, (job.entry(self.shard) for job in jobs), advance=progress.advance)
 
-    def claim_rounds(self, rounds: int, batch: int, calls: Calls) -> None:
-        """Claim every due fire of ``rounds`` rounds, ``batch`` per call; ack each call."""
+    def claim_rounds(self, rounds: int, batch: int, calls: Calls, timer: ServerTimer) -> None:
+        """Claim every due fire of ``rounds`` rounds, ``batch`` per call, then ack them."""
         for _ in range(rounds):
             now = self.first + self.round * MINUTE
             self.round += 1
+            fires: list[Fire] = []
+            before = timer.evalsha_us()
             while True:
                 started = time.perf_counter()
                 claim = self.store.claim(self.shard, batch, now=now)
                 calls.add(len(claim.fires), time.perf_counter() - started)
-                self.store.ack(self.shard, claim.fires)
+                fires += claim.fires
                 if not claim.more_due:
                     break
+            calls.server_us += timer.evalsha_us() - before
+            for i in range(0, len(fires), ACK_CHUNK):
+                self.store.ack(self.shard, fires[i:i + ACK_CHUNK])
 
     @property
     def sha(self) -> str:
         return self.store.scripts.shas()["claim"]
+
+
+class Floor:
+    """The minimal script on a ZSET beside the claimer's shard."""
+
+    def __init__(self, bench: Bench, claimer: Claimer) -> None:
+        self.client = bench.client
+        self.key = f"{{{claimer.config.prefix}:floor}}:due"
+        self.script = bench.client.register_script(FLOOR)
+
+    def add(self, members: Iterable[tuple[str, int]], chunk: int = 10_000) -> None:
+        """Add (member, score) pairs, ``chunk`` per command."""
+        it = iter(members)
+        while True:
+            scores: dict[str | bytes, bytes | float | int | str] = dict(islice(it, chunk))
+            if not scores:
+                return
+            self.client.zadd(self.key, scores)
+
+    def run(self, batch: int, fires: int, calls: Calls, timer: ServerTimer) -> None:
+        """Pop and re-add ``fires`` members, ``batch`` per call."""
+        target = calls.fires + fires
+        before = timer.evalsha_us()
+        while calls.fires < target:
+            started = time.perf_counter()
+            popped = self.script(keys=[self.key], args=[min(batch, target - calls.fires)])
+            calls.add(len(popped) // 2, time.perf_counter() - started)
+        calls.server_us += timer.evalsha_us() - before
 
 
 def run(bench: Bench, args: argparse.Namespace) -> Result:
@@ -108,25 +147,21 @@ def run(bench: Bench, args: argparse.Namespace) -> Result:
     claimer = Claimer(bench, "claim", first)
     jobs = [Job(f"claim-{i:07d}", first, MINUTE) for i in range(args.entries)]
     claimer.add(jobs, args.entries)
-    floor_key = f"{{{claimer.config.prefix}:floor}}:due"
-    floor = bench.client.register_script(FLOOR)
-    bench.client.zadd(floor_key, {job.name: first for job in jobs})
+    floor = Floor(bench, claimer)
+    floor.add((job.name, first) for job in jobs)
     rounds = max(1, round(args.fires / args.entries))
     result = Result("claim", {"entries": args.entries, "fires": rounds * args.entries})
-    max_calls = 2 * rounds * args.entries + 1000
-    claimer.claim_rounds(1, BATCHES[-1], Calls())  # warm-up: script cache, decoded entries
-    with ServerTimer(bench.client, max_calls) as timer:
+    with ServerTimer(bench.client) as timer:
+        claimer.claim_rounds(1, BATCHES[-1], Calls(), timer)  # warm-up, untimed
         for batch in BATCHES:
             timer.reset()
-            claims = Calls()
-            claimer.claim_rounds(rounds, batch, claims)
-            claims.server_us = timer.durations_us(claimer.sha)
-            timer.reset()
-            floors = _floor(bench, floor, floor_key, batch, claims.fires)
-            floors.server_us = timer.durations_us(hashlib.sha1(FLOOR.encode()).hexdigest())
-            result.rows.append(_row(batch, claims, floors))
-    if not timer.available:
-        result.notes.append("CONFIG is refused on this Redis: server-side figures unavailable")
+            claims, floors = Calls(), Calls()
+            claimer.claim_rounds(rounds, batch, claims, timer)
+            longest = timer.longest_us(claimer.sha)
+            floor.run(batch, claims.fires, floors, timer)
+            result.rows.append(_row(batch, claims, floors, longest))
+    if not timer.slowlog:
+        result.notes.append("CONFIG is refused on this Redis: no longest server-side call")
     bench.clean(claimer.config)
     top = result.rows[-1]
     result.targets = [
@@ -139,22 +174,13 @@ def run(bench: Bench, args: argparse.Namespace) -> Result:
     return result
 
 
-def _floor(bench: Bench, floor: Any, key: str, batch: int, fires: int) -> Calls:
-    calls = Calls()
-    while calls.fires < fires:
-        started = time.perf_counter()
-        popped = floor(keys=[key], args=[min(batch, fires - calls.fires)], client=bench.client)
-        calls.add(len(popped) // 2, time.perf_counter() - started)
-    return calls
-
-
-def _row(batch: int, claims: Calls, floors: Calls) -> dict[str, Value]:
-    c, f = claims.row(), floors.row()
-    return {"label": f"batch {batch}", "fires": c["fires"],
-            "claim_client_fires_per_s": c["client_fires_per_s"],
-            "floor_client_fires_per_s": f["client_fires_per_s"],
-            "client_ratio": ratio(c["client_fires_per_s"], f["client_fires_per_s"]),
-            "claim_server_fires_per_s": c["server_fires_per_s"],
-            "floor_server_fires_per_s": f["server_fires_per_s"],
-            "server_ratio": ratio(c["server_fires_per_s"], f["server_fires_per_s"]),
-            "max_claim_server_ms": c["max_server_ms"], "max_claim_client_ms": c["max_client_ms"]}
+def _row(batch: int, claims: Calls, floors: Calls, longest_us: int | None) -> dict[str, Value]:
+    return {"label": f"batch {batch}", "fires": claims.fires,
+            "claim_client_fires_per_s": claims.client_per_s,
+            "floor_client_fires_per_s": floors.client_per_s,
+            "client_ratio": ratio(claims.client_per_s, floors.client_per_s),
+            "claim_server_fires_per_s": claims.server_per_s,
+            "floor_server_fires_per_s": floors.server_per_s,
+            "server_ratio": ratio(claims.server_per_s, floors.server_per_s),
+            "max_claim_server_ms": longest_us / 1000 if longest_us else None,
+            "max_claim_client_ms": claims.max_client_s * 1000}
