@@ -40,10 +40,6 @@ class Publication:
     at: float
     pid: int
 
-    @property
-    def lateness_ms(self) -> float | None:
-        return None if self.instant is None else self.at - self.instant
-
 
 def clock_offset_ms(client: Any) -> float:
     """Redis ``TIME`` minus the local clock, in ms (midpoint of one round trip)."""

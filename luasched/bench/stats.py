@@ -26,7 +26,7 @@ def lateness(samples_ms: Sequence[float]) -> dict[str, float | None]:
 class Tally:
     """Fires published against the fires expected."""
 
-    published: int  # publications, duplicates included
+    published: int  # publications of expected fires, duplicates included
     distinct: int  # distinct (entry, instant) among them that were expected
     duplicates: int  # expected fires published more than once
     misses: int  # expected fires never published
@@ -47,7 +47,3 @@ def cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rate(count: int, seconds: float) -> float | None:
-    return count / seconds if seconds > 0 else None
