@@ -187,8 +187,10 @@ class Replica:
         for shard in sorted(mine):
             if self._stopping.is_set():
                 return
-            state = self._state.setdefault(shard, _ShardState())
-            if shard in dirty or now is None or _due(state.next_due, now) or _due(state.lease_due, now):
+            state = self._state.get(shard)
+            # a shard not claimed yet (new, or just inherited) has no known due instant
+            if (state is None or shard in dirty or now is None or _due(state.next_due, now)
+                    or _due(state.lease_due, now)):
                 self._run_shard(shard)
         for shard in list(self._state):
             if shard not in mine:

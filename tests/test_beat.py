@@ -207,3 +207,34 @@ def test_a_replica_reports_its_clock_offset_and_withdraws_it_on_stop(store: Stor
     while store.client.hexists(store.keys.clocks, replica.replica_id):
         assert time.monotonic() < deadline
         time.sleep(0.02)
+
+
+def test_a_replica_claims_the_shards_it_inherits_at_once(r, prefix: str) -> None:
+    from luasched.membership.redis import RedisMembership
+
+    store = Store(r, prefix=prefix, buckets={"q": 8})
+    for i in range(40):
+        store.upsert(Entry(f"e{i}", "tasks.noop", Every(0.2), queue="q"))
+    publisher = RecordingPublisher(store)
+    no_rescue = BeatSettings(rescue_grace=3600)
+    replicas = [Replica(store, publisher, RedisMembership(r, store.keys, ttl=1.0), no_rescue)
+                for _ in range(2)]
+    threads = [threading.Thread(target=rep.run, daemon=True) for rep in replicas]
+    for thread in threads:
+        thread.start()
+    try:
+        publisher.wait_for(lambda: {f.shard for f, _ in publisher.fires} == store.shards())
+        leaving = replicas[1]
+        inherited = leaving.owned_shards()
+        assert inherited
+        leaving.stop()
+        threads[1].join(10)
+        left_at = store.time_ms()
+        publisher.wait_for(lambda: inherited <= {f.shard for f, t in publisher.fires if t > left_at + 300},
+                           timeout=5)
+        late = [t - f.instant for f, t in publisher.fires if f.shard in inherited and t > left_at + 300]
+        assert max(late) < 1000
+    finally:
+        for rep, thread in zip(replicas, threads):
+            rep.stop()
+            thread.join(10)
