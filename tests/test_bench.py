@@ -142,3 +142,11 @@ def test_failover_compared_with_redbeat(tmp_path: Path, redis_server: RedisServe
         assert row["failover_s"] is None or row["failover_s"] > 0  # None: never fired again
         assert row["due"] >= row["published"] - row["off_grid"] >= 0
         assert row["duplicates"] >= 0 and row["misses"] >= 0
+
+
+def test_wake_reports_how_fast_a_change_reaches_a_sleeping_replica(tmp_path: Path,
+                                                                   redis_server: RedisServer) -> None:
+    data = bench(tmp_path, redis_server, "wake", "--changes", "5")
+    row = rows(data)["upsert -> publish"]
+    assert row["woken"] == 5
+    assert 0 < row["p50_ms"] <= row["max_ms"] < 30_000  # far below the replica's 30 s sleep

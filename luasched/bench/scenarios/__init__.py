@@ -9,7 +9,7 @@ from types import ModuleType
 
 from ..report import Result, Value, ratio_row
 
-NAMES = ("herd", "interval", "claim", "publish", "scale", "failover", "memory")
+NAMES = ("herd", "interval", "claim", "publish", "scale", "failover", "memory", "wake")
 COMPARABLE = ("herd", "interval", "failover")  # accept --compare redbeat
 
 
