@@ -255,18 +255,7 @@ class Store:
             "claim", [sk.due, sk.meta, sk.defs, sk.leases, sk.refill, sk.quarantine, sk.log],
             [_now(now), batch, self.lease_ms, replica, self.fire_log])
         quarantined = {bad[i].decode(): bad[i + 1].decode() for i in range(0, len(bad), 2)}
-        fires = self._fires(shard, flat)
-        good = []
-        for fire in fires:
-            try:
-                fire.entry()
-                good.append(fire)
-            except LuaschedError as exc:
-                quarantined[fire.name] = str(exc)
-                self._remove(shard, fire.name, now=now, reason=str(exc))
-                self.ack(shard, [fire])
-        for name, reason in quarantined.items():
-            log.error("quarantined entry %r of shard %r: %s", name, shard, reason)
+        good = self._readable(shard, self._fires(shard, flat), quarantined, now)
         return Claim(shard, int(raw_now), good, _opt(head), _opt(lease), int(refill_pending),
                      quarantined)
 
@@ -283,7 +272,7 @@ class Store:
         sk = self.keys.shard(shard)
         _, flat = self.scripts("reclaim", [sk.leases, sk.defs, sk.log],
                                [_now(now), batch, self.lease_ms, replica, self.fire_log])
-        return self._fires(shard, flat)
+        return self._readable(shard, self._fires(shard, flat), {}, now)
 
     def trigger(self, name: str, *, by: str = "api", now: int | None = None) -> int:
         """Fire an entry once now, outside its schedule; returns the fire's instant.
@@ -338,6 +327,25 @@ class Store:
     def _fires(self, shard: str, flat: list[Any]) -> list[Fire]:
         return [Fire(shard, flat[i].decode(), int(flat[i + 1]), flat[i + 2], self.namespace)
                 for i in range(0, len(flat), 3)]
+
+    def _readable(self, shard: str, fires: list[Fire], quarantined: dict[str, str],
+                  now: int | None) -> list[Fire]:
+        """The fires whose definition decodes; the others' entries are quarantined (added to
+        ``quarantined`` with the reason) and their leases end."""
+        good, bad = [], []
+        for fire in fires:
+            try:
+                fire.entry()
+                good.append(fire)
+            except LuaschedError as exc:
+                if fire.name not in quarantined:
+                    quarantined[fire.name] = str(exc)
+                    self._remove(shard, fire.name, now=now, reason=str(exc))
+                bad.append(fire)
+        self.ack(shard, bad)
+        for name, reason in quarantined.items():
+            log.error("quarantined entry %r of shard %r: %s", name, shard, reason)
+        return good
 
     def _remove(self, shard: str, name: str, *, now: int | None = None,
                 reason: str = "") -> bytes | None:

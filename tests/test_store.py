@@ -336,3 +336,15 @@ def test_a_new_entry_can_start_from_imported_run_state(store: Store) -> None:
     assert (state.last_run_at, state.total_run_count, state.last_fire) == (T0 - 5000, 41, T0 - 5000)
     store.upsert(every("e", 60), now=T0, run_state=(0, 0, 0))  # an existing entry keeps its own
     assert store.get("e").state.total_run_count == 41
+
+
+def test_a_definition_corrupted_while_leased_is_quarantined_at_reclaim(store: Store) -> None:
+    store.upsert(every("a", 60), now=T0)
+    store.upsert(every("b", 60), now=T0)
+    assert len(store.claim("celery", now=T0 + MIN).fires) == 2  # never acked
+    store.client.hset(store.keys.shard("celery").defs, "a", b"\xc1")
+    fires = store.reclaim("celery", now=T0 + MIN + store.lease_ms)
+    assert [f.name for f in fires] == ["b"]
+    assert set(store.quarantined("celery")) == {"a"}
+    store.ack("celery", fires)
+    assert store.reclaim("celery", now=T0 + 10 * MIN) == []
