@@ -71,13 +71,11 @@ class _ShardState:
 
 @dataclass
 class ReplicaStats:
-    """Counters a replica keeps (read by the demo, bench and metrics)."""
+    """Counters of a replica's own health (metrics come through the Observer)."""
 
-    fires: int = 0
     reclaimed: int = 0
     claims: int = 0
     errors: int = 0
-    rescued: int = 0
 
 
 class Replica:
@@ -222,7 +220,6 @@ class Replica:
             return
         published = self.publisher.publish(fires)
         self.store.ack(shard, published)
-        self.stats.fires += len(published)
         self.observer.published(published, now)
         if len(published) < len(fires):
             log.warning("%d of %d fires of shard %r were not published; their leases expire "
@@ -242,7 +239,6 @@ class Replica:
         for shard, (due, lease) in zip(others, self.store.heads(others)):
             if (due is not None and due < limit) or (lease is not None and lease < limit):
                 log.info("replica %s rescues overdue shard %r", self.replica_id, shard)
-                self.stats.rescued += 1
                 self._run_shard(shard)
                 self._state.pop(shard, None)
 
