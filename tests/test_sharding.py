@@ -71,7 +71,7 @@ class Replicas:
 def replicas(request: pytest.FixtureRequest, redis_server, prefix: str, tmp_path: Path) -> Iterator[Replicas]:
     settings: dict[str, Any] = {"redis_url": redis_server.url, "key_prefix": prefix,
                                 "buckets": {"q": SHARDS}, "membership": request.param,
-                                "member_ttl": 2.0}
+                                "member_ttl": 2.0, "lease": 2.0}
     if request.param == "consul":
         with ConsulDouble() as agent:
             settings["consul"] = {"address": agent.address}
@@ -128,13 +128,20 @@ def test_replicas_split_the_shards_and_a_killed_ones_move(replicas: Replicas, r:
         failover_ms = wait_until(first_moved_fire, 30, "a moved shard to fire") - killed_at
         print(f"failover: {failover_ms} ms from kill -9 to the first fire of a moved shard")
         assert failover_ms < 10_000
+        # the fleet runs on past the victim's leases (2 s): fires it claimed but never
+        # published are re-claimed and published by a survivor
         wait_until(lambda: store.time_ms() > killed_at + 4000, 10, "the fleet to run on")
         until = store.time_ms() - 1500
     finally:
         replicas.stop_all()
-    result = audit(store.entries(), [(f["entry"], f["instant"]) for f in fired(r, prefix)],
-                   since, until)
-    assert (result.duplicates, result.misses) == ([], [])
+    records = fired(r, prefix)
+    result = audit(store.entries(), [(f["entry"], f["instant"]) for f in records], since, until)
+    assert result.misses == []
+    # A fire published twice is one the victim published and died before acking: its lease
+    # expired and a survivor published it again (same fire, hence the same task id).
+    for entry, instant in result.duplicates:
+        by = [f["replica"] for f in records if (f["entry"], f["instant"]) == (entry, instant)]
+        assert len(by) == 2 and by[0] == victim_id and by[1] != victim_id, (entry, instant, by)
 
 
 def test_a_hot_queue_in_buckets_is_claimed_by_several_replicas(redis_server, prefix: str,

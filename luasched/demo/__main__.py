@@ -55,6 +55,7 @@ class Demo:
         self.store = Store(self.client, prefix=PREFIX)
         self.env = {**os.environ, "LUASCHED_REDIS_URL": url, "LUASCHED_KEY_PREFIX": PREFIX,
                     "LUASCHED_BUCKETS": '{"demo": 6}', "LUASCHED_MEMBER_TTL": "2",
+                    "LUASCHED_LEASE": "5",
                     "LUASCHED_DEMO_BROKER": url[: url.rindex("/")] + "/1"}
         self.n_replicas, self.seconds, self.kill_after = replicas, seconds, kill_after
         self.ran: list[dict[str, object]] = []
